@@ -1,0 +1,100 @@
+# sigtracker build. `make` builds build/sigtracker; `make run` installs what is missing, builds and
+# starts the server; `make test` installs, builds and runs every test tier. See README.md.
+
+CC      ?= gcc
+CLANG   ?= clang
+BUILD   ?= build
+PORT    ?= 8000
+
+WARN    := -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wpointer-arith -Wvla -Wundef -Wcast-qual \
+           -Wno-unused-parameter
+CPPFLAGS := -D_GNU_SOURCE -Isrc
+OPT     ?= -O2 -g
+LDLIBS  := -lssl -lcrypto -lsqlite3 -lpthread -lm
+
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*/*.c))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+
+# One object tree per flavour: release in build/, sanitizers in build/asan/.
+define flavour
+$(1)/obj/%.o: src/%.c $$(wildcard src/*/*.h)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) $$(WARN) $(2) -c $$< -o $$@
+$(1)/libsig.a: $$(patsubst src/%.c,$(1)/obj/%.o,$$(LIB_SRC))
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/sigtracker: $(1)/obj/main.o $(1)/libsig.a
+	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+$(1)/tests/%: tests/unit/%.c tests/unit/unit.h $(1)/libsig.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) -Itests/unit $$(WARN) -Wno-missing-prototypes $(2) -o $$@ $$< $(1)/libsig.a -lcmocka $$(LDLIBS)
+endef
+
+ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+$(eval $(call flavour,$(BUILD),$(OPT)))
+$(eval $(call flavour,$(BUILD)/asan,$(ASAN)))
+
+UNIT_BINS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps run test unit integration asan realclients clientjs fuzz fuzz-build fuzz-ci bench format format-check clean
+
+all: $(BUILD)/sigtracker
+
+# Installs system packages (apt-get, with sudo when not root) and the npm test dependencies.
+deps:
+	@scripts/install-deps.sh
+
+run: deps $(BUILD)/sigtracker
+	$(BUILD)/sigtracker --port $(PORT)
+
+unit: $(UNIT_BINS)
+	@scripts/run-unit.sh $(UNIT_BINS)
+
+integration: $(BUILD)/sigtracker
+	SIGTRACKER_BIN=$(abspath $(BUILD)/sigtracker) node --test --test-concurrency=1 tests/integration/
+
+# The same unit and integration tiers, built with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: $(BUILD)/asan/sigtracker $(ASAN_UNIT_BINS)
+	@scripts/run-unit.sh $(ASAN_UNIT_BINS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	SIGTRACKER_BIN=$(abspath $(BUILD)/asan/sigtracker) SIGTRACKER_SANITIZED=1 \
+	node --test --test-concurrency=1 tests/integration/
+
+# Real WebTorrent clients (Node and headless Chromium) against the real binary.
+realclients: $(BUILD)/sigtracker
+	SIGTRACKER_BIN=$(abspath $(BUILD)/sigtracker) scripts/run-realclients.sh
+
+# The ST browser client library, tested in headless Chromium.
+clientjs: $(BUILD)/sigtracker
+	SIGTRACKER_BIN=$(abspath $(BUILD)/sigtracker) scripts/run-clientjs.sh
+
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
+FUZZ_BINS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS) -lcjson
+fuzz-build: $(FUZZ_BINS)
+# A short run of every target, as CI does; FUZZ_SECONDS sets the time per target.
+fuzz-ci: $(FUZZ_BINS)
+	@scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),10) $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
+	@scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),300) $(FUZZ_BINS)
+
+test: deps all unit integration asan realclients clientjs fuzz-ci format-check
+	@echo "make test: all tiers passed"
+
+bench:
+	@scripts/install-deps.sh
+	$(MAKE) -C bench
+	bench/run.sh
+
+format:
+	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c bench/*.c)
+format-check:
+	@clang-format --dry-run -Werror $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c bench/*.c)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what sigtracker needs to build and to be tested, on Debian or Ubuntu: system packages
+# with apt-get (through sudo when not root), then the npm test dependencies from the lockfile.
+# It skips whatever is already there, so it is cheap to run before every build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential pkg-config clang libclang-rt-14-dev clang-format libssl-dev libcjson-dev
+      libcmocka-dev libsqlite3-dev sqlite3 iproute2 util-linux valgrind chromium nodejs npm)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+    # nodejs/npm may come from elsewhere (nvm, NodeSource): only install them when absent.
+    if [ "$p" = nodejs ] && command -v node >/dev/null; then continue; fi
+    if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages: only the tests and benchmarks use them. --ignore-scripts because webtorrent's
+# dependencies run install scripts that need pnpm or the network; none is needed here
+# (node-datachannel 0.33.4 ships its binary as an npm platform package).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "install-deps: npm ci"
+    npm ci --ignore-scripts --no-audit --no-fund
+fi
