@@ -1,6 +1,8 @@
 # sigtracker build. `make` builds build/sigtracker; `make run` installs what is missing, builds and
 # starts the server; `make test` installs, builds and runs every test tier. See README.md.
 
+.DEFAULT_GOAL := all
+
 CC      ?= gcc
 CLANG   ?= clang
 BUILD   ?= build

@@ -1,0 +1,50 @@
+/* shed.c: overload shedding (see shed.h for the policy). */
+#include "limits/shed.h"
+
+#include "core/log.h"
+#include "server/conn.h"
+#include "ws/frame.h"
+
+int shed_is_surplus_seeder(const server_t *s, const conn_t *c) {
+    if (c->members == NULL)
+        return 0;
+    for (const swarm_member_t *m = c->members; m; m = m->next_of_owner) {
+        const swarm_t *w = m->swarm;
+        if (!m->seeder)
+            return 0; /* a leecher somewhere: never shed */
+        if (w->seeders <= s->cfg.shed_min_seeders)
+            return 0;
+        if ((uint64_t)w->seeders <= (uint64_t)s->cfg.shed_ratio * swarm_leechers(w))
+            return 0;
+    }
+    return 1;
+}
+
+uint32_t shed_run(server_t *s) {
+    uint32_t closing = 0;
+    for (conn_t *c = s->conns; c; c = c->next)
+        if (c->state == CONN_CLOSING || c->state == CONN_DRAIN)
+            closing++;
+    uint32_t live = s->nconns - closing;
+    if (live <= s->shed_low)
+        return 0;
+    uint32_t need = live - s->shed_low, shed = 0;
+    /* Pass 0: open connections in no swarm. Pass 1: surplus seeders, re-checked one by one so
+     * each departure updates the ratios the next decision sees. */
+    for (int pass = 0; pass < 2 && shed < need; pass++) {
+        for (conn_t *c = s->conns; c && shed < need; c = c->next) {
+            if (c->state != CONN_WS)
+                continue;
+            int victim = pass == 0 ? c->members == NULL : shed_is_surplus_seeder(s, c);
+            if (!victim)
+                continue;
+            conn_close(s, c, WS_CLOSE_GOING_AWAY, "overload");
+            shed++;
+        }
+    }
+    s->count.shed += shed;
+    if (shed)
+        log_msg(LOG_WARN, "overload: shed %u connections (%u live, low-water mark %u)", shed, live,
+                s->shed_low);
+    return shed;
+}

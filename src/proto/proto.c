@@ -1,0 +1,70 @@
+/* proto.c: from a complete message to a dialect handler. */
+#include "proto/proto.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "proto/st.h"
+#include "proto/wt.h"
+
+/* Sends the dialect's "bad message" error on a connection whose dialect may still be unknown. */
+static void refuse(server_t *s, conn_t *c, const char *code, const char *message) {
+    if (c->dialect == DIALECT_WT)
+        wt_failure(s, c, "announce", NULL, message);
+    else
+        st_error(s, c, code, message, NULL);
+}
+
+void proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok) {
+    uint32_t wait = bucket_take(&c->msg_bucket, s->now_ms, s->cfg.msg_rate, s->cfg.msg_burst, 1);
+    if (wait != 0) {
+        s->count.rate_limited++;
+        /* Answer at most one refused message per second: a flood must not turn into an equal
+         * flood of errors. */
+        if (c->rl_notice == s->now)
+            return;
+        c->rl_notice = s->now;
+        if (c->dialect == DIALECT_WT)
+            wt_failure(s, c, "announce", NULL, "rate limited: too many messages, slow down");
+        else
+            st_rate_limited(s, c, NULL, wait, "too many messages on this connection");
+        return;
+    }
+    if (!utf8_ok) {
+        refuse(s, c, "bad_json", "message is not valid UTF-8 JSON");
+        return;
+    }
+    int ntoks = json_parse(p, n, s->toks, SERVER_MAX_JSON_TOKENS, s->cfg.max_json_depth);
+    if (ntoks < 0) {
+        refuse(s, c, "bad_json",
+               ntoks == -ENOSPC  ? "message has too many JSON values"
+               : ntoks == -ELOOP ? "message is nested too deeply"
+                                 : "message is not valid JSON");
+        return;
+    }
+    if (s->toks[0].type != JSON_OBJECT) {
+        refuse(s, c, "bad_message", "message must be a JSON object");
+        return;
+    }
+    if (c->dialect == DIALECT_NONE) {
+        if (json_obj_get(p, s->toks, 0, "action") >= 0)
+            c->dialect = DIALECT_WT;
+        else if (json_obj_get(p, s->toks, 0, "type") >= 0)
+            c->dialect = DIALECT_ST;
+        else {
+            st_error(s, c, "bad_message", "message needs a \"type\" (or \"action\") field", NULL);
+            return;
+        }
+    }
+    if (c->dialect == DIALECT_WT)
+        wt_handle(s, c, p, ntoks);
+    else
+        st_handle(s, c, p, ntoks);
+}
+
+void proto_send_bye(server_t *s, conn_t *c, const char *reason) {
+    if (c->dialect == DIALECT_WT)
+        wt_bye(s, c, reason);
+    else
+        st_bye(s, c, reason);
+}

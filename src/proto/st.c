@@ -1,0 +1,462 @@
+/* st.c: the ST dialect. Each handler reads its fields from the token array, checks them, acts
+ * through tracker.c / the registry, and writes its answer straight into the output buffer. */
+#include "proto/st.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/jw.h"
+#include "proto/tracker.h"
+#include "server/conn.h"
+#include "ws/frame.h"
+
+/* Longest "message" text we write. */
+#define ST_MAX_MESSAGE_TEXT 200
+
+/* ---- output helpers ------------------------------------------------------------------------ */
+
+static void put_str(buf_t *b, const char *key, const char *val) {
+    jw_raw(b, key, strlen(key));
+    jw_str(b, val, strlen(val));
+}
+
+void st_error(server_t *s, conn_t *c, const char *code, const char *message, const char *ref) {
+    if (!conn_can_send(s, c))
+        return;
+    size_t off = conn_frame_begin(c);
+    put_str(&c->out, "{\"type\":\"error\",\"code\":", code);
+    put_str(&c->out, ",\"message\":", message);
+    if (ref != NULL)
+        put_str(&c->out, ",\"ref\":", ref);
+    JW_LIT(&c->out, "}");
+    conn_frame_end(s, c, off, WS_OP_TEXT);
+}
+
+void st_rate_limited(server_t *s, conn_t *c, const char *ref, uint32_t retry_ms,
+                     const char *message) {
+    s->count.rate_limited++;
+    if (!conn_can_send(s, c))
+        return;
+    size_t off = conn_frame_begin(c);
+    put_str(&c->out, "{\"type\":\"error\",\"code\":", "rate_limited");
+    put_str(&c->out, ",\"message\":", message);
+    if (ref != NULL)
+        put_str(&c->out, ",\"ref\":", ref);
+    JW_LIT(&c->out, ",\"retry_after_ms\":");
+    jw_u64(&c->out, retry_ms);
+    JW_LIT(&c->out, "}");
+    conn_frame_end(s, c, off, WS_OP_TEXT);
+}
+
+void st_bye(server_t *s, conn_t *c, const char *reason) {
+    size_t off = conn_frame_begin(c);
+    put_str(&c->out, "{\"type\":\"bye\",\"reason\":", reason);
+    JW_LIT(&c->out, "}");
+    conn_frame_end(s, c, off, WS_OP_TEXT);
+}
+
+/* An error about one field: "invalid_field" with a message naming it. */
+static void bad_field(server_t *s, conn_t *c, const char *ref, const char *field,
+                      const char *want) {
+    char msg[ST_MAX_MESSAGE_TEXT];
+    snprintf(msg, sizeof(msg), "field \"%s\" %s", field, want);
+    st_error(s, c, "invalid_field", msg, ref);
+}
+
+/* ---- field readers ------------------------------------------------------------------------- */
+
+/* Reads an ST peer ID from a string token. Returns its length, or -1 when invalid. */
+static int read_peer_id(const char *src, const json_tok_t *t, char out[ST_MAX_PEER_ID]) {
+    if (t->type != JSON_STRING)
+        return -1;
+    int n = json_str_unescape(src, t, out, ST_MAX_PEER_ID);
+    if (n <= 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        char ch = out[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == '~' || ch == '-';
+        if (!ok)
+            return -1;
+    }
+    return n;
+}
+
+static int hexval(char ch) {
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Reads 2*n hex digits (any case) from a string token into n bytes. Returns 0 or -1. */
+static int read_hex(const char *src, const json_tok_t *t, uint8_t *out, size_t n) {
+    if (t->type != JSON_STRING || t->escaped || t->end - t->start != 2 * n)
+        return -1;
+    const char *p = src + t->start;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* Reads an optional non-negative integer field. Returns 1 when present and valid (*v set), 0 when
+ * absent, -1 when invalid (an error has been sent). */
+static int opt_count(server_t *s, conn_t *c, const char *src, int obj, const char *field,
+                     const char *ref, int64_t *v) {
+    int i = json_obj_get(src, s->toks, obj, field);
+    if (i < 0 || s->toks[i].type == JSON_NULL)
+        return 0;
+    if (s->toks[i].type != JSON_NUMBER || json_get_i64(src, &s->toks[i], v) != 0 || *v < 0) {
+        bad_field(s, c, ref, field, "must be a non-negative integer");
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- handlers ------------------------------------------------------------------------------ */
+
+static void ola_answer(server_t *s, conn_t *c, const char *id, size_t idlen, const char *error) {
+    if (!conn_can_send(s, c))
+        return;
+    size_t off = conn_frame_begin(c);
+    if (error == NULL) {
+        JW_LIT(&c->out, "{\"type\":\"ola\",\"ok\":true,\"peer_id\":");
+        jw_str(&c->out, id, idlen);
+        JW_LIT(&c->out, ",\"token\":");
+        jw_hex(&c->out, c->token, sizeof(c->token));
+        JW_LIT(&c->out, ",\"interval\":");
+        jw_u64(&c->out, s->cfg.interval);
+        JW_LIT(&c->out, "}");
+    } else {
+        JW_LIT(&c->out, "{\"type\":\"ola\",\"ok\":false,\"peer_id\":");
+        jw_str(&c->out, id, idlen);
+        put_str(&c->out, ",\"error\":", error);
+        JW_LIT(&c->out, "}");
+    }
+    conn_frame_end(s, c, off, WS_OP_TEXT);
+}
+
+/* Compares two tokens in time independent of where they differ. */
+static int token_equal(const uint8_t a[16], const uint8_t b[16]) {
+    uint8_t d = 0;
+    for (int i = 0; i < 16; i++)
+        d |= (uint8_t)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+static void on_ola(server_t *s, conn_t *c, const char *src) {
+    char id[ST_MAX_PEER_ID];
+    int i = json_obj_get(src, s->toks, 0, "peer_id");
+    if (i < 0) {
+        st_error(s, c, "invalid_peer_id", "ola needs a \"peer_id\"", "ola");
+        return;
+    }
+    int n = read_peer_id(src, &s->toks[i], id);
+    if (n < 0) {
+        st_error(s, c, "invalid_peer_id",
+                 "peer_id must be 1 to 64 characters of A-Z a-z 0-9 . _ ~ -", "ola");
+        return;
+    }
+    if (c->peer != NULL) {
+        st_error(s, c, "already_identified", "this connection already holds a peer_id", "ola");
+        return;
+    }
+    uint8_t token[16];
+    int has_token = 0;
+    int ti = json_obj_get(src, s->toks, 0, "token");
+    if (ti >= 0 && s->toks[ti].type != JSON_NULL) {
+        if (read_hex(src, &s->toks[ti], token, sizeof(token)) != 0) {
+            bad_field(s, c, "ola", "token", "must be the 32 hex characters the server issued");
+            return;
+        }
+        has_token = 1;
+    }
+    registry_entry_t *held = registry_find(s->registry, id, (size_t)n);
+    if (held != NULL) {
+        conn_t *old = held->owner;
+        if (!has_token || old->dialect != DIALECT_ST || !token_equal(token, old->token)) {
+            ola_answer(s, c, id, (size_t)n, "peer_id_taken");
+            return;
+        }
+        /* Reclaim: the old connection loses the ID (conn_close releases it at once) before the
+         * new one takes it, so two connections never hold it at the same moment. */
+        conn_close(s, old, WS_CLOSE_NORMAL, "replaced");
+    }
+    if (rng_secure(c->token, sizeof(c->token)) != 0) {
+        st_error(s, c, "internal_error", "could not make a token; try again", "ola");
+        return;
+    }
+    c->peer = registry_claim(s->registry, id, (size_t)n, c);
+    ola_answer(s, c, id, (size_t)n, NULL);
+}
+
+static void write_counts(buf_t *b, uint32_t complete, uint32_t incomplete) {
+    JW_LIT(b, ",\"complete\":");
+    jw_u64(b, complete);
+    JW_LIT(b, ",\"incomplete\":");
+    jw_u64(b, incomplete);
+}
+
+static void on_announce(server_t *s, conn_t *c, const char *src) {
+    static const char ref[] = "announce";
+    uint8_t ih[20];
+    int i = json_obj_get(src, s->toks, 0, "info_hash");
+    if (i < 0 || read_hex(src, &s->toks[i], ih, sizeof(ih)) != 0) {
+        st_error(s, c, "invalid_info_hash", "info_hash must be 40 hex characters", ref);
+        return;
+    }
+    int event = TRACKER_UPDATE;
+    int ei = json_obj_get(src, s->toks, 0, "event");
+    if (ei >= 0 && s->toks[ei].type != JSON_NULL) {
+        event = tracker_event_parse(src, &s->toks[ei]);
+        if (event < 0 || event == TRACKER_PAUSED) {
+            bad_field(s, c, ref, "event", "must be \"started\", \"completed\" or \"stopped\"");
+            return;
+        }
+    }
+    int64_t up = 0, down = 0, left = 0, want = s->cfg.default_numwant;
+    int has_left;
+    if (opt_count(s, c, src, 0, "uploaded", ref, &up) < 0 ||
+        opt_count(s, c, src, 0, "downloaded", ref, &down) < 0 ||
+        (has_left = opt_count(s, c, src, 0, "left", ref, &left)) < 0 ||
+        opt_count(s, c, src, 0, "num_want", ref, &want) < 0)
+        return;
+    if (want > (int64_t)s->cfg.max_numwant)
+        want = s->cfg.max_numwant;
+    swarm_member_t *m = NULL;
+    uint32_t retry = 0;
+    int lstate = !has_left ? TRACKER_LEFT_UNKNOWN : left == 0 ? TRACKER_LEFT_ZERO : TRACKER_LEFT_SOME;
+    int r = tracker_announce(s, c, ih, event, lstate, &m, &retry);
+    if (r == -EAGAIN) {
+        char msg[ST_MAX_MESSAGE_TEXT];
+        snprintf(msg, sizeof(msg), "announce again in %u s (min_interval %u s)",
+                 (retry + 999) / 1000, s->cfg.min_interval);
+        st_rate_limited(s, c, ref, retry, msg);
+        return;
+    }
+    if (r == -ENOSPC) {
+        char msg[ST_MAX_MESSAGE_TEXT];
+        snprintf(msg, sizeof(msg), "a connection may be in at most %u swarms", s->cfg.max_swarms);
+        st_error(s, c, "too_many_swarms", msg, ref);
+        return;
+    }
+    if (!conn_can_send(s, c))
+        return;
+    uint32_t complete, incomplete;
+    tracker_counts(s, ih, &complete, &incomplete);
+    buf_t *b = &c->out;
+    size_t off = conn_frame_begin(c);
+    JW_LIT(b, "{\"type\":\"announce\",\"info_hash\":");
+    jw_hex(b, ih, sizeof(ih));
+    JW_LIT(b, ",\"interval\":");
+    jw_u64(b, s->cfg.interval);
+    JW_LIT(b, ",\"min_interval\":");
+    jw_u64(b, s->cfg.min_interval);
+    write_counts(b, complete, incomplete);
+    JW_LIT(b, ",\"peers\":[");
+    if (m != NULL && want > 0) {
+        swarm_member_t *picked[128];
+        uint32_t n = swarm_sample(m->swarm, m, m->seeder, DIALECT_ST, &s->rng, picked,
+                                  (uint32_t)want);
+        for (uint32_t k = 0; k < n; k++) {
+            conn_t *pc = picked[k]->owner;
+            if (k)
+                JW_LIT(b, ",");
+            JW_LIT(b, "{\"peer_id\":");
+            jw_str(b, pc->peer->id, pc->peer->len);
+            if (picked[k]->seeder)
+                JW_LIT(b, ",\"complete\":true}");
+            else
+                JW_LIT(b, ",\"complete\":false}");
+        }
+    }
+    JW_LIT(b, "]}");
+    conn_frame_end(s, c, off, WS_OP_TEXT);
+}
+
+static void on_signal(server_t *s, conn_t *c, const char *src, const char *type) {
+    char to[ST_MAX_PEER_ID];
+    int ti = json_obj_get(src, s->toks, 0, "to");
+    int n = ti >= 0 ? read_peer_id(src, &s->toks[ti], to) : -1;
+    if (n < 0) {
+        bad_field(s, c, type, "to", "must be a peer_id (1 to 64 characters of A-Z a-z 0-9 . _ ~ -)");
+        return;
+    }
+    int pi = json_obj_get(src, s->toks, 0, "payload");
+    if (pi < 0) {
+        bad_field(s, c, type, "payload", "is required");
+        return;
+    }
+    uint8_t ih[20];
+    int hi = json_obj_get(src, s->toks, 0, "info_hash");
+    if (hi >= 0 && read_hex(src, &s->toks[hi], ih, sizeof(ih)) != 0) {
+        st_error(s, c, "invalid_info_hash", "info_hash must be 40 hex characters", type);
+        return;
+    }
+    registry_entry_t *e = registry_find(s->registry, to, (size_t)n);
+    conn_t *dst = e ? e->owner : NULL;
+    if (dst == NULL || dst->dialect != DIALECT_ST) {
+        if (!conn_can_send(s, c))
+            return;
+        size_t off = conn_frame_begin(c);
+        JW_LIT(&c->out, "{\"type\":\"error\",\"code\":\"peer_not_found\",\"message\":"
+                        "\"no connected peer has that peer_id\",\"ref\":");
+        jw_str(&c->out, type, strlen(type));
+        JW_LIT(&c->out, ",\"to\":");
+        jw_str(&c->out, to, (size_t)n);
+        JW_LIT(&c->out, "}");
+        conn_frame_end(s, c, off, WS_OP_TEXT);
+        return;
+    }
+    uint32_t wait = bucket_take(&c->sig_bucket, s->now_ms, s->cfg.signal_rate,
+                                s->cfg.signal_burst, 1);
+    if (wait != 0) {
+        st_rate_limited(s, c, type, wait, "you are sending signals too fast");
+        return;
+    }
+    wait = bucket_take(&dst->recv_bucket, s->now_ms, s->cfg.recv_rate, s->cfg.recv_burst, 1);
+    if (wait != 0) {
+        st_rate_limited(s, c, type, wait, "that peer is receiving signals too fast");
+        return;
+    }
+    if (!conn_can_send(s, dst))
+        return; /* a slow reader: dropped and counted */
+    /* The payload is copied verbatim: the tokenizer has validated it as JSON. A string token's
+     * extent excludes its quotes. */
+    const json_tok_t *pt = &s->toks[pi];
+    size_t pstart = pt->type == JSON_STRING ? pt->start - 1 : pt->start;
+    size_t pend = pt->type == JSON_STRING ? pt->end + 1 : pt->end;
+    buf_t *b = &dst->out;
+    size_t off = conn_frame_begin(dst);
+    JW_LIT(b, "{\"type\":");
+    jw_str(b, type, strlen(type));
+    JW_LIT(b, ",\"from\":");
+    jw_str(b, c->peer->id, c->peer->len);
+    if (hi >= 0) {
+        JW_LIT(b, ",\"info_hash\":");
+        jw_hex(b, ih, sizeof(ih));
+    }
+    JW_LIT(b, ",\"payload\":");
+    jw_raw(b, src + pstart, pend - pstart);
+    JW_LIT(b, "}");
+    conn_frame_end(s, dst, off, WS_OP_TEXT);
+    s->count.relayed++;
+}
+
+static void on_scrape(server_t *s, conn_t *c, const char *src) {
+    static const char ref[] = "scrape";
+    int ai = json_obj_get(src, s->toks, 0, "info_hashes");
+    if (ai < 0 || s->toks[ai].type != JSON_ARRAY) {
+        bad_field(s, c, ref, "info_hashes", "must be an array of 40-hex-character infohashes");
+        return;
+    }
+    if (s->toks[ai].size > s->cfg.max_scrape) {
+        char msg[ST_MAX_MESSAGE_TEXT];
+        snprintf(msg, sizeof(msg), "at most %u infohashes per scrape", s->cfg.max_scrape);
+        st_error(s, c, "invalid_field", msg, ref);
+        return;
+    }
+    /* Validate everything before writing anything. */
+    for (uint32_t k = 0, t = (uint32_t)ai + 1; k < s->toks[ai].size; k++, t = s->toks[t].next) {
+        uint8_t ih[20];
+        if (read_hex(src, &s->toks[t], ih, sizeof(ih)) != 0) {
+            st_error(s, c, "invalid_info_hash", "info_hash must be 40 hex characters", ref);
+            return;
+        }
+    }
+    if (!conn_can_send(s, c))
+        return;
+    buf_t *b = &c->out;
+    size_t off = conn_frame_begin(c);
+    JW_LIT(b, "{\"type\":\"scrape\",\"files\":{");
+    for (uint32_t k = 0, t = (uint32_t)ai + 1; k < s->toks[ai].size; k++, t = s->toks[t].next) {
+        uint8_t ih[20];
+        uint32_t complete, incomplete;
+        read_hex(src, &s->toks[t], ih, sizeof(ih));
+        tracker_counts(s, ih, &complete, &incomplete);
+        store_info_t info = store_get(s->store, ih);
+        if (k)
+            JW_LIT(b, ",");
+        jw_hex(b, ih, sizeof(ih));
+        JW_LIT(b, ":{\"complete\":");
+        jw_u64(b, complete);
+        JW_LIT(b, ",\"incomplete\":");
+        jw_u64(b, incomplete);
+        JW_LIT(b, ",\"downloaded\":");
+        jw_u64(b, info.completions);
+        JW_LIT(b, "}");
+    }
+    JW_LIT(b, "}}");
+    conn_frame_end(s, c, off, WS_OP_TEXT);
+}
+
+void st_handle(server_t *s, conn_t *c, const char *src, int ntoks) {
+    (void)ntoks;
+    int ti = json_obj_get(src, s->toks, 0, "type");
+    if (ti < 0) {
+        if (json_obj_get(src, s->toks, 0, "action") >= 0)
+            st_error(s, c, "wrong_dialect",
+                     "this connection speaks the ST dialect ({\"type\":...}); open another one "
+                     "for WebTorrent messages",
+                     NULL);
+        else
+            st_error(s, c, "bad_message", "message needs a \"type\" field", NULL);
+        return;
+    }
+    const json_tok_t *t = &s->toks[ti];
+    if (t->type != JSON_STRING) {
+        st_error(s, c, "bad_message", "\"type\" must be a string", NULL);
+        return;
+    }
+    if (json_str_eq(src, t, "ping")) {
+        if (conn_can_send(s, c)) {
+            size_t off = conn_frame_begin(c);
+            JW_LIT(&c->out, "{\"type\":\"pong\"}");
+            conn_frame_end(s, c, off, WS_OP_TEXT);
+        }
+        return;
+    }
+    if (json_str_eq(src, t, "ola")) {
+        on_ola(s, c, src);
+        return;
+    }
+    static const char *const known[] = {"announce", "offer", "answer", "candidate", "scrape"};
+    const char *type = NULL;
+    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+        if (json_str_eq(src, t, known[k]))
+            type = known[k];
+    if (type == NULL) {
+        char name[32];
+        int n = json_str_unescape(src, t, name, sizeof(name) - 1);
+        int printable = n > 0;
+        for (int k = 0; k < n; k++)
+            if ((unsigned char)name[k] < 0x20 || (unsigned char)name[k] >= 0x7f || name[k] == '"' ||
+                name[k] == '\\')
+                printable = 0;
+        if (printable)
+            name[n] = '\0';
+        char msg[ST_MAX_MESSAGE_TEXT];
+        snprintf(msg, sizeof(msg), "unknown message type%s%s%s", printable ? " \"" : "",
+                 printable ? name : "", printable ? "\"" : "");
+        st_error(s, c, "unknown_type", msg, printable ? name : NULL);
+        return;
+    }
+    if (c->peer == NULL) {
+        st_error(s, c, "not_identified", "send {\"type\":\"ola\",\"peer_id\":...} first", type);
+        return;
+    }
+    if (strcmp(type, "announce") == 0)
+        on_announce(s, c, src);
+    else if (strcmp(type, "scrape") == 0)
+        on_scrape(s, c, src);
+    else
+        on_signal(s, c, src, type);
+}

@@ -1,0 +1,27 @@
+/* st.h: the ST dialect ({"type":...} messages): ola, announce, offer/answer/candidate relay,
+ * scrape, ping. See docs/protocol.md. Event-loop thread only. */
+#ifndef SIG_PROTO_ST_H
+#define SIG_PROTO_ST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/ctx.h"
+
+/* ST peer IDs: 1 to ST_MAX_PEER_ID characters of A-Za-z0-9._~- */
+#define ST_MAX_PEER_ID 64
+
+/* Handles one ST message whose tokens are in s->toks (token 0 is the object). */
+void st_handle(server_t *s, conn_t *c, const char *src, int ntoks);
+
+/* Queues {"type":"error","code":code,"message":message[,"ref":ref]} on c. ref may be NULL. */
+void st_error(server_t *s, conn_t *c, const char *code, const char *message, const char *ref);
+
+/* Queues a rate_limited error with retry_after_ms; ref may be NULL. */
+void st_rate_limited(server_t *s, conn_t *c, const char *ref, uint32_t retry_ms,
+                     const char *message);
+
+/* Queues {"type":"bye","reason":reason} on c, even over a full output queue. */
+void st_bye(server_t *s, conn_t *c, const char *reason);
+
+#endif

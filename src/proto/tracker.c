@@ -1,0 +1,70 @@
+/* tracker.c: announce semantics shared by the ST and WebTorrent dialects. */
+#include "proto/tracker.h"
+
+#include <errno.h>
+
+int tracker_event_parse(const char *src, const json_tok_t *t) {
+    if (t->type != JSON_STRING)
+        return -1;
+    if (json_str_eq(src, t, "started"))
+        return TRACKER_STARTED;
+    if (json_str_eq(src, t, "completed"))
+        return TRACKER_COMPLETED;
+    if (json_str_eq(src, t, "stopped"))
+        return TRACKER_STOPPED;
+    if (json_str_eq(src, t, "paused"))
+        return TRACKER_PAUSED;
+    if (json_str_eq(src, t, "update") || json_str_eq(src, t, "empty"))
+        return TRACKER_UPDATE;
+    return -1;
+}
+
+int tracker_announce(server_t *s, conn_t *c, const uint8_t info_hash[20], int event, int left,
+                     swarm_member_t **member, uint32_t *retry_ms) {
+    swarm_t *w = swarm_find(s->swarms, info_hash);
+    swarm_member_t *m = w ? swarm_member_of(c->members, w) : NULL;
+    *member = NULL;
+    if (event == TRACKER_STOPPED) {
+        if (m != NULL) {
+            swarm_leave(s->swarms, m, &c->members);
+            c->nswarms--;
+        }
+        store_touch(s->store, info_hash, s->wall, 0);
+        return 0;
+    }
+    int regular = event == TRACKER_UPDATE || event == TRACKER_PAUSED;
+    if (m != NULL && regular && s->cfg.min_interval &&
+        s->now - m->last_announce < s->cfg.min_interval) {
+        /* Too soon: refuse, and do not count it as activity (the peer still expires on time). */
+        *retry_ms = (m->last_announce + s->cfg.min_interval - s->now) * 1000u;
+        return -EAGAIN;
+    }
+    int seeder;
+    if (event == TRACKER_COMPLETED || left == TRACKER_LEFT_ZERO)
+        seeder = 1;
+    else if (left == TRACKER_LEFT_SOME)
+        seeder = 0;
+    else
+        seeder = m ? m->seeder : 0;
+    /* A completion counts once per membership: the move to seeder, not every repeat. */
+    int completed = event == TRACKER_COMPLETED && (m == NULL || !m->seeder);
+    if (m == NULL) {
+        if (c->nswarms >= s->cfg.max_swarms)
+            return -ENOSPC;
+        m = swarm_join(s->swarms, info_hash, c, c->dialect, &c->members, seeder, s->now);
+        c->nswarms++;
+    } else {
+        swarm_set_seeder(s->swarms, m, seeder);
+        m->last_announce = s->now;
+    }
+    store_touch(s->store, info_hash, s->wall, completed);
+    *member = m;
+    return 0;
+}
+
+void tracker_counts(server_t *s, const uint8_t info_hash[20], uint32_t *complete,
+                    uint32_t *incomplete) {
+    swarm_t *w = swarm_find(s->swarms, info_hash);
+    *complete = w ? w->seeders : 0;
+    *incomplete = w ? swarm_leechers(w) : 0;
+}

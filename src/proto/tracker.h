@@ -1,0 +1,42 @@
+/* tracker.h: the announce logic both dialects share: joining, leaving, seeder state, the
+ * min_interval rule, the per-connection swarm cap, and the infohash database. The dialects only
+ * parse and answer; what an announce does to a swarm is decided here, once.
+ * Event-loop thread only. */
+#ifndef SIG_PROTO_TRACKER_H
+#define SIG_PROTO_TRACKER_H
+
+#include <stdint.h>
+
+#include "server/ctx.h"
+
+enum tracker_event {
+    TRACKER_UPDATE = 0, /* no event: a regular announce (inserts the peer if absent) */
+    TRACKER_STARTED,
+    TRACKER_COMPLETED,
+    TRACKER_STOPPED,
+    TRACKER_PAUSED,     /* WebTorrent/libtorrent: treated as a regular announce */
+};
+
+/* What the announce says about the peer's download. */
+enum tracker_left {
+    TRACKER_LEFT_UNKNOWN = 0, /* absent, null or negative: keep the state, leecher when new */
+    TRACKER_LEFT_ZERO,        /* left == 0: a seeder */
+    TRACKER_LEFT_SOME,        /* left > 0: a leecher */
+};
+
+/* Applies an announce by c to the swarm of info_hash.
+ * Returns 0 with *member set (NULL after `stopped`), -EAGAIN when a regular announce came sooner
+ * than --min-interval after the previous accepted one (*retry_ms says when to retry; nothing
+ * changes), or -ENOSPC when c is already in --max-swarms swarms. */
+int tracker_announce(server_t *s, conn_t *c, const uint8_t info_hash[20], int event, int left,
+                     swarm_member_t **member, uint32_t *retry_ms);
+
+/* Complete and incomplete counts of a swarm (0, 0 when there is none). */
+void tracker_counts(server_t *s, const uint8_t info_hash[20], uint32_t *complete,
+                    uint32_t *incomplete);
+
+/* Parses an event name ("started", "completed", "stopped", "paused", "empty" or "update").
+ * Returns the event, or -1 when unknown. */
+int tracker_event_parse(const char *src, const json_tok_t *t);
+
+#endif

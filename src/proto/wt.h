@@ -1,0 +1,20 @@
+/* wt.h: the WebTorrent tracker dialect ({"action":...} messages), byte for byte as the
+ * bittorrent-tracker client and the WebTorrent browser library expect it. Event-loop thread only. */
+#ifndef SIG_PROTO_WT_H
+#define SIG_PROTO_WT_H
+
+#include "server/ctx.h"
+
+/* Handles one WebTorrent message whose tokens are in s->toks (token 0 is the object). */
+void wt_handle(server_t *s, conn_t *c, const char *src, int ntoks);
+
+/* Queues {"action":action[,"info_hash":ih],"failure reason":reason} on c. info_hash may be NULL.
+ * Failures always carry action (and info_hash when known) so the client shows them instead of
+ * dropping the socket and reconnecting. */
+void wt_failure(server_t *s, conn_t *c, const char *action, const uint8_t *info_hash,
+                const char *reason);
+
+/* Tells a WebTorrent peer why the server is closing: one failure per swarm it is in. */
+void wt_bye(server_t *s, conn_t *c, const char *reason);
+
+#endif

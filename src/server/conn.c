@@ -1,0 +1,594 @@
+/* conn.c: the connection state machine. Bytes arrive through conn_feed; the request head is
+ * parsed by ws/http.c, frames by ws/frame.c, and complete messages go to proto/proto.c. Output is
+ * appended to c->out and written once per loop iteration (server.c walks the flush list), so a
+ * burst of relays to one peer costs one send(). */
+#include "server/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "proto/proto.h"
+#include "server/server.h"
+#include "server/stats.h"
+#include "ws/frame.h"
+#include "ws/http.h"
+#include "ws/utf8.h"
+
+/* ---- per-address accounting ------------------------------------------------------------- */
+
+struct ip_entry {
+    hmap_node_t node;
+    uint8_t addr[16]; /* IPv6, or IPv4-mapped IPv6 */
+    uint32_t count;
+};
+
+static void addr_key(const struct sockaddr *sa, socklen_t len, uint8_t out[16]) {
+    memset(out, 0, 16);
+    if (sa != NULL && sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        out[10] = 0xff;
+        out[11] = 0xff;
+        memcpy(out + 12, &in->sin_addr, 4);
+    } else if (sa != NULL && sa->sa_family == AF_INET6 &&
+               len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        memcpy(out, &in6->sin6_addr, 16);
+    }
+}
+
+static ip_entry_t *ip_get(server_t *s, const uint8_t addr[16], int create) {
+    uint64_t h = hash_bytes(&s->key, addr, 16);
+    for (hmap_node_t *n = hmap_chain(&s->ips, h); n; n = n->next)
+        if (n->hash == h && memcmp(((ip_entry_t *)n)->addr, addr, 16) == 0)
+            return (ip_entry_t *)n;
+    if (!create)
+        return NULL;
+    ip_entry_t *e = xcalloc(1, sizeof(*e));
+    memcpy(e->addr, addr, 16);
+    hmap_insert(&s->ips, &e->node, h);
+    return e;
+}
+
+static void ip_put(server_t *s, ip_entry_t *e) {
+    if (e != NULL && --e->count == 0) {
+        hmap_remove(&s->ips, &e->node);
+        xfree(e);
+    }
+}
+
+/* Formats an address key for logs. */
+static const char *addr_str(const uint8_t a[16], char *buf, size_t len) {
+    static const uint8_t v4prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(a, v4prefix, 12) == 0)
+        return inet_ntop(AF_INET, a + 12, buf, (socklen_t)len);
+    return inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+}
+
+/* Returns 1 when the peer address of c is in the --trusted-proxy list. */
+static int from_trusted_proxy(server_t *s, const conn_t *c) {
+    if (s->cfg.trusted_proxies[0] == '\0' || c->ip == NULL)
+        return 0;
+    char me[INET6_ADDRSTRLEN];
+    addr_str(c->ip->addr, me, sizeof(me));
+    const char *p = s->cfg.trusted_proxies;
+    size_t mlen = strlen(me);
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == mlen && memcmp(p, me, mlen) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+/* Parses the last address of an X-Forwarded-For list (the one our trusted proxy appended).
+ * Returns 0 and fills out, or -1. */
+static int xff_client(str_t xff, uint8_t out[16]) {
+    if (xff.p == NULL || xff.len == 0)
+        return -1;
+    size_t end = xff.len, start;
+    while (end > 0 && (xff.p[end - 1] == ' ' || xff.p[end - 1] == ','))
+        end--;
+    start = end;
+    while (start > 0 && xff.p[start - 1] != ',')
+        start--;
+    while (start < end && xff.p[start] == ' ')
+        start++;
+    char tmp[INET6_ADDRSTRLEN + 1];
+    if (end - start == 0 || end - start >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, xff.p + start, end - start);
+    tmp[end - start] = '\0';
+    struct in_addr a4;
+    memset(out, 0, 16);
+    if (inet_pton(AF_INET, tmp, &a4) == 1) {
+        out[10] = 0xff;
+        out[11] = 0xff;
+        memcpy(out + 12, &a4, 4);
+        return 0;
+    }
+    return inet_pton(AF_INET6, tmp, out) == 1 ? 0 : -1;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t addrlen) {
+    uint8_t key[16];
+    addr_key(addr, addrlen, key);
+    ip_entry_t *ip = ip_get(s, key, 0);
+    if (s->nconns >= s->max_conns ||
+        (s->cfg.max_per_ip && ip != NULL && ip->count >= s->cfg.max_per_ip)) {
+        s->count.refused++;
+        return NULL;
+    }
+    conn_t *c = xcalloc(1, sizeof(*c));
+    c->fd = fd;
+    c->created = c->last_rx = c->last_msg = s->now;
+    c->ip = ip ? ip : ip_get(s, key, 1);
+    c->ip->count++;
+    bucket_init(&c->msg_bucket, s->cfg.msg_burst, s->now_ms);
+    bucket_init(&c->sig_bucket, s->cfg.signal_burst, s->now_ms);
+    bucket_init(&c->recv_bucket, s->cfg.recv_burst, s->now_ms);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    s->count.accepted++;
+    return c;
+}
+
+void conn_forget_peer(server_t *s, conn_t *c) {
+    if (c->peer != NULL) {
+        registry_release(s->registry, c->peer);
+        c->peer = NULL;
+    }
+    swarm_leave_all(s->swarms, &c->members);
+    c->nswarms = 0;
+}
+
+void conn_destroy(server_t *s, conn_t *c) {
+    conn_forget_peer(s, c);
+    if (c->fd >= 0) {
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    ip_put(s, c->ip);
+    buf_dispose(&c->in);
+    buf_dispose(&c->frag);
+    buf_dispose(&c->out);
+    xfree(c->offers);
+    xfree(c);
+}
+
+static void queue_flush(server_t *s, conn_t *c) {
+    if (!(c->flags & CF_FLUSH_QUEUED)) {
+        c->flags |= CF_FLUSH_QUEUED;
+        c->next_flush = s->flush_list;
+        s->flush_list = c;
+    }
+}
+
+static void queue_close(server_t *s, conn_t *c) {
+    if (!(c->flags & CF_CLOSE_QUEUED)) {
+        c->flags |= CF_CLOSE_QUEUED;
+        c->next_close = s->close_list;
+        s->close_list = c;
+    }
+}
+
+/* The peer closed or reset the socket: forget it now, free it at the end of the iteration. */
+static void peer_gone(server_t *s, conn_t *c) {
+    buf_dispose(&c->out);
+    conn_forget_peer(s, c);
+    c->state = CONN_CLOSING;
+    c->flags |= CF_GONE;
+    c->deadline = s->now;
+    queue_close(s, c);
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+size_t conn_frame_begin(conn_t *c) {
+    size_t off = c->out.len;
+    buf_reserve(&c->out, 10 + 256);
+    c->out.len += 10; /* room for the longest header; trimmed in conn_frame_end */
+    return off;
+}
+
+void conn_frame_end(server_t *s, conn_t *c, size_t off, int opcode) {
+    size_t plen = c->out.len - off - 10;
+    uint8_t hdr[10];
+    size_t hl = ws_frame_header(hdr, opcode, plen);
+    uint8_t *base = c->out.data + off;
+    if (hl < 10)
+        memmove(base + hl, base + 10, plen);
+    memcpy(base, hdr, hl);
+    c->out.len -= (uint32_t)(10 - hl);
+    if (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY)
+        s->count.messages_out++;
+    queue_flush(s, c);
+}
+
+int conn_can_send(server_t *s, conn_t *c) {
+    if (c->state != CONN_WS)
+        return 0;
+    if (c->out.len >= s->cfg.max_outbuf) {
+        s->count.dropped++;
+        if (c->stuck_since == 0)
+            c->stuck_since = s->now ? s->now : 1;
+        return 0;
+    }
+    return 1;
+}
+
+static void send_control(server_t *s, conn_t *c, int opcode, const uint8_t *p, size_t n) {
+    size_t off = conn_frame_begin(c);
+    buf_append(&c->out, p, n);
+    conn_frame_end(s, c, off, opcode);
+}
+
+static void set_epollout(server_t *s, conn_t *c, int on) {
+    if (c->fd < 0 || !!(c->flags & CF_EPOLLOUT) == !!on)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    if (on)
+        c->flags |= CF_EPOLLOUT;
+    else
+        c->flags &= (uint8_t)~CF_EPOLLOUT;
+}
+
+void conn_flush(server_t *s, conn_t *c) {
+    if (c->out.len == 0 || c->state == CONN_DRAIN)
+        return;
+    if (c->fd < 0) {
+        buf_dispose(&c->out); /* tests and fuzzing: nobody to write to */
+    } else {
+        size_t done = 0;
+        while (done < c->out.len) {
+            ssize_t w = send(c->fd, c->out.data + done, c->out.len - done, MSG_NOSIGNAL);
+            if (w > 0) {
+                done += (size_t)w;
+                continue;
+            }
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            /* The peer is gone (EPIPE, ECONNRESET): nothing more can reach it. */
+            peer_gone(s, c);
+            return;
+        }
+        s->count.bytes_out += done;
+        buf_consume(&c->out, done);
+    }
+    if (c->out.len < s->cfg.max_outbuf)
+        c->stuck_since = 0;
+    set_epollout(s, c, c->out.len > 0);
+    if (c->out.len == 0 && c->state == CONN_CLOSING)
+        queue_close(s, c);
+}
+
+void conn_close(server_t *s, conn_t *c, uint16_t ws_code, const char *bye_reason) {
+    if (c->state == CONN_CLOSING || c->state == CONN_DRAIN)
+        return;
+    if (c->state == CONN_WS) {
+        /* The goodbye goes out even over a full queue: it is the last thing this peer gets. */
+        if (bye_reason != NULL)
+            proto_send_bye(s, c, bye_reason);
+        if (ws_code != 0 && !(c->flags & CF_CLOSE_SENT)) {
+            uint8_t payload[2] = {(uint8_t)(ws_code >> 8), (uint8_t)(ws_code & 0xff)};
+            send_control(s, c, WS_OP_CLOSE, payload, 2);
+            c->flags |= CF_CLOSE_SENT;
+        }
+    }
+    conn_forget_peer(s, c);
+    c->state = CONN_CLOSING;
+    c->close_code = ws_code;
+    c->deadline = s->now + SERVER_LINGER_SECONDS;
+    buf_dispose(&c->in);
+    buf_dispose(&c->frag);
+    queue_flush(s, c);
+    queue_close(s, c);
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------------ */
+
+static void http_reply(server_t *s, conn_t *c, const char *status, const char *extra_headers,
+                       const char *ctype, const void *body, size_t blen) {
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n"
+                     "Connection: close\r\n%s\r\n",
+                     status, ctype, blen, extra_headers);
+    buf_append(&c->out, head, (size_t)n);
+    buf_append(&c->out, body, blen);
+    c->flags |= CF_HTTP_ONLY;
+    conn_close(s, c, 0, NULL);
+}
+
+static void http_error(server_t *s, conn_t *c, int status, const char *why) {
+    const char *line = status == 400   ? "400 Bad Request"
+                       : status == 403 ? "403 Forbidden"
+                       : status == 404 ? "404 Not Found"
+                       : status == 405 ? "405 Method Not Allowed"
+                       : status == 426 ? "426 Upgrade Required"
+                       : status == 429 ? "429 Too Many Requests"
+                       : status == 431 ? "431 Request Header Fields Too Large"
+                                       : "503 Service Unavailable";
+    char body[256];
+    int n = snprintf(body, sizeof(body), "%s\n", why);
+    http_reply(s, c, line, status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "",
+               "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+static int origin_allowed(server_t *s, str_t origin) {
+    const char *p = s->cfg.origins;
+    if (*p == '\0')
+        return 1;
+    if (origin.p == NULL)
+        return 0;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == origin.len && strncasecmp(p, origin.p, origin.len) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+/* Handles a complete request head. Returns 1 when the connection is now a WebSocket. */
+static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
+    if (!str_eq(req->method, "GET")) {
+        http_error(s, c, 405, "only GET is served here");
+        return 0;
+    }
+    if (req->upgrade.p == NULL) {
+        if (str_eq(req->path, "/health")) {
+            http_reply(s, c, "200 OK", "", "text/plain; charset=utf-8", "ok\n", 3);
+        } else if (str_eq(req->path, "/stats.json") || str_eq(req->path, "/stats")) {
+            buf_t body = {0};
+            stats_write_json(s, &body);
+            http_reply(s, c, "200 OK", "", "application/json", body.data, body.len);
+            buf_dispose(&body);
+        } else {
+            http_error(s, c, 404, "not found: this is a WebSocket tracker (see /health, /stats.json)");
+        }
+        return 0;
+    }
+    int status = http_upgrade_check(req);
+    if (status != 0) {
+        http_error(s, c, status, status == 426 ? "WebSocket version 13 required"
+                                               : "invalid WebSocket upgrade request");
+        return 0;
+    }
+    if (!origin_allowed(s, req->origin)) {
+        http_error(s, c, 403, "origin not allowed");
+        return 0;
+    }
+    if (from_trusted_proxy(s, c)) {
+        uint8_t client[16];
+        if (xff_client(req->forwarded_for, client) == 0) {
+            ip_entry_t *e = ip_get(s, client, 0);
+            if (s->cfg.max_per_ip && e != NULL && e->count >= s->cfg.max_per_ip) {
+                s->count.refused++;
+                http_error(s, c, 429, "too many connections from your address");
+                return 0;
+            }
+            if (e == NULL)
+                e = ip_get(s, client, 1);
+            e->count++;
+            ip_put(s, c->ip);
+            c->ip = e;
+        }
+    }
+    char accept[29];
+    if (http_ws_accept(req->ws_key.p, req->ws_key.len, accept) != 0) {
+        http_error(s, c, 400, "invalid Sec-WebSocket-Key");
+        return 0;
+    }
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                     accept);
+    buf_append(&c->out, head, (size_t)n);
+    queue_flush(s, c);
+    c->state = CONN_WS;
+    c->last_msg = s->now;
+    return 1;
+}
+
+/* ---- WebSocket frames --------------------------------------------------------------------- */
+
+static void fail(server_t *s, conn_t *c, uint16_t code, const char *why) {
+    s->count.protocol_errors++;
+    if (log_enabled(LOG_DEBUG)) {
+        char a[INET6_ADDRSTRLEN] = "?";
+        if (c->ip)
+            addr_str(c->ip->addr, a, sizeof(a));
+        log_msg(LOG_DEBUG, "conn %s: closing with %u: %s", a, code, why);
+    }
+    conn_close(s, c, code, "protocol_error");
+}
+
+static void deliver(server_t *s, conn_t *c, int opcode, const uint8_t *p, size_t n) {
+    s->count.messages_in++;
+    c->last_msg = s->now;
+    int utf8_ok = utf8_valid(p, n);
+    if (opcode == WS_OP_TEXT && !utf8_ok) {
+        fail(s, c, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
+        return;
+    }
+    proto_message(s, c, (const char *)p, n, utf8_ok);
+}
+
+static void on_frame(server_t *s, conn_t *c, const ws_frame_t *f, const uint8_t *p) {
+    size_t n = (size_t)f->payload_len;
+    switch (f->opcode) {
+    case WS_OP_TEXT:
+    case WS_OP_BINARY:
+        if (c->frag_op != 0) {
+            fail(s, c, WS_CLOSE_PROTOCOL, "new message inside a fragmented one");
+        } else if (f->fin) {
+            deliver(s, c, f->opcode, p, n);
+        } else {
+            c->frag_op = f->opcode;
+            buf_append(&c->frag, p, n);
+        }
+        break;
+    case WS_OP_CONT:
+        if (c->frag_op == 0) {
+            fail(s, c, WS_CLOSE_PROTOCOL, "continuation without a message");
+        } else if ((uint64_t)c->frag.len + n > s->cfg.max_message) {
+            fail(s, c, WS_CLOSE_TOO_BIG, "message too big");
+        } else {
+            buf_append(&c->frag, p, n);
+            if (f->fin) {
+                int op = c->frag_op;
+                c->frag_op = 0;
+                /* Detach the buffer first: the handler may close c, which disposes c->frag. */
+                buf_t msg = c->frag;
+                c->frag = (buf_t){0};
+                deliver(s, c, op, msg.data, msg.len);
+                buf_dispose(&msg);
+            }
+        }
+        break;
+    case WS_OP_PING:
+        if (conn_can_send(s, c))
+            send_control(s, c, WS_OP_PONG, p, n);
+        break;
+    case WS_OP_PONG:
+        c->flags &= (uint8_t)~CF_PING_SENT;
+        break;
+    case WS_OP_CLOSE: {
+        uint16_t code = 0;
+        int r = ws_close_parse(p, n, &code);
+        if (r < 0) {
+            fail(s, c, (uint16_t)-r, "bad close frame");
+            break;
+        }
+        /* Echo the peer's code, as RFC 6455 section 5.5.1 asks; an empty close gets 1000. */
+        conn_close(s, c, code == 1005 ? WS_CLOSE_NORMAL : code, NULL);
+        break;
+    }
+    }
+}
+
+/* Processes frames in p[0..n). Returns the bytes consumed (complete frames). */
+static size_t ws_process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
+    size_t off = 0;
+    while (off < n && c->state == CONN_WS) {
+        ws_frame_t f;
+        int r = ws_frame_parse(p + off, n - off, s->cfg.max_frame, &f);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            fail(s, c, (uint16_t)-r, "bad frame");
+            return n;
+        }
+        if (f.opcode == WS_OP_TEXT || f.opcode == WS_OP_BINARY || f.opcode == WS_OP_CONT) {
+            uint64_t total = (f.opcode == WS_OP_CONT ? c->frag.len : 0) + f.payload_len;
+            if (total > s->cfg.max_message) {
+                fail(s, c, WS_CLOSE_TOO_BIG, "message too big");
+                return n;
+            }
+        }
+        if ((uint64_t)(n - off - f.header_len) < f.payload_len)
+            break; /* wait for the rest of the frame */
+        uint8_t *payload = p + off + f.header_len;
+        ws_unmask(payload, (size_t)f.payload_len, f.mask, 0);
+        off += f.header_len + (size_t)f.payload_len;
+        on_frame(s, c, &f, payload);
+    }
+    return off;
+}
+
+/* Processes p[0..n) in the current state. Returns the bytes consumed. */
+static size_t process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
+    size_t off = 0;
+    if (c->state == CONN_HTTP) {
+        http_request_t req;
+        int r = http_request_parse((const char *)p, n, HTTP_MAX_HEAD_BYTES, &req);
+        if (r == -EAGAIN)
+            return 0;
+        if (r == -EMSGSIZE) {
+            http_error(s, c, 431, "request head too large");
+            return n;
+        }
+        if (r != 0) {
+            http_error(s, c, 400, "malformed HTTP request");
+            return n;
+        }
+        off = req.head_len;
+        if (!http_request(s, c, &req))
+            return n;
+    }
+    if (c->state == CONN_WS)
+        off += ws_process(s, c, p + off, n - off);
+    else
+        off = n; /* closing: whatever else arrives is discarded */
+    return off;
+}
+
+void conn_feed(server_t *s, conn_t *c, uint8_t *data, size_t len) {
+    if (c->state == CONN_CLOSING || c->state == CONN_DRAIN || len == 0)
+        return;
+    c->last_rx = s->now;
+    s->count.bytes_in += len;
+    if (c->in.len == 0) {
+        size_t used = process(s, c, data, len);
+        if (used < len && (c->state == CONN_HTTP || c->state == CONN_WS))
+            buf_append(&c->in, data + used, len - used);
+    } else {
+        buf_append(&c->in, data, len);
+        /* Process from a detached buffer: handlers may close c, which disposes c->in. */
+        buf_t in = c->in;
+        c->in = (buf_t){0};
+        size_t used = process(s, c, in.data, in.len);
+        if (used < in.len && (c->state == CONN_HTTP || c->state == CONN_WS))
+            buf_append(&c->in, in.data + used, in.len - used);
+        buf_dispose(&in);
+    }
+    if (c->state == CONN_HTTP && c->in.len > HTTP_MAX_HEAD_BYTES)
+        http_error(s, c, 431, "request head too large");
+}
+
+void conn_on_readable(server_t *s, conn_t *c) {
+    ssize_t r;
+    do {
+        r = read(c->fd, s->rbuf, sizeof(s->rbuf));
+    } while (r < 0 && errno == EINTR);
+    if (r > 0) {
+        if (c->state == CONN_DRAIN)
+            return; /* discard until EOF */
+        conn_feed(s, c, s->rbuf, (size_t)r);
+        return;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    peer_gone(s, c);
+}

@@ -1,0 +1,54 @@
+/* conn.h: one client connection: the HTTP upgrade, the WebSocket framing state machine, the
+ * output queue, and closing. Bytes in are handed to conn_feed, which needs no socket, so tests
+ * and the whole-connection fuzz target drive the real state machine without I/O.
+ * Event-loop thread only. */
+#ifndef SIG_SERVER_CONN_H
+#define SIG_SERVER_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "server/ctx.h"
+
+/* Creates a connection for an accepted socket (fd may be -1 for tests and fuzzing: output is then
+ * discarded at flush time), links it into the server's list and counts it against its address.
+ * Returns NULL when a cap refuses it (the caller closes the fd). */
+conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t addrlen);
+
+/* Processes bytes received on c. data may be modified in place (frames are unmasked there).
+ * Any answers are queued on c (and on other connections for relays). */
+void conn_feed(server_t *s, conn_t *c, uint8_t *data, size_t len);
+
+/* Reads what the socket has and feeds it; handles EOF and errors. */
+void conn_on_readable(server_t *s, conn_t *c);
+
+/* Writes queued output. Called from the flush list and on EPOLLOUT. */
+void conn_flush(server_t *s, conn_t *c);
+
+/* Starts a server-to-client frame in c's output queue; write the payload into c->out, then call
+ * conn_frame_end with the returned offset. */
+size_t conn_frame_begin(conn_t *c);
+
+/* Finishes the frame started at off with the given opcode and queues c for flushing. */
+void conn_frame_end(server_t *s, conn_t *c, size_t off, int opcode);
+
+/* Returns 1 when a message may be queued on c; 0 when c is closing or its output queue is over
+ * --max-outbuf (the message is then dropped and counted; a queue that stays full for
+ * --stuck-timeout gets the connection closed). */
+int conn_can_send(server_t *s, conn_t *c);
+
+/* Decides to close c: sends {"type":"bye","reason":bye_reason} (or the WebTorrent equivalent)
+ * when bye_reason is not NULL, then a close frame with ws_code when ws_code is not 0, releases its
+ * peer ID and swarms at once, and queues it for closing at the end of the loop iteration. Safe to
+ * call more than once and from inside c's own callbacks. */
+void conn_close(server_t *s, conn_t *c, uint16_t ws_code, const char *bye_reason);
+
+/* Releases c's peer ID and leaves every swarm (also done by conn_close). */
+void conn_forget_peer(server_t *s, conn_t *c);
+
+/* Frees a connection (socket closed, unlinked from every list). Only the loop calls this, at
+ * the end of an iteration. */
+void conn_destroy(server_t *s, conn_t *c);
+
+#endif

@@ -1,0 +1,145 @@
+/* ctx.h: the server context and the connection record, shared by the modules of the server
+ * (server/, proto/). Nothing outside those folders includes it; the public face is server.h.
+ *
+ * All tracker state hangs off one server_t (no globals), so swarms can later be sharded across
+ * worker threads, each with its own context. Everything here is owned by the event-loop thread. */
+#ifndef SIG_SERVER_CTX_H
+#define SIG_SERVER_CTX_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/hash.h"
+#include "core/hmap.h"
+#include "core/rng.h"
+#include "json/json.h"
+#include "limits/bucket.h"
+#include "server/config.h"
+#include "store/store.h"
+#include "tracker/registry.h"
+#include "tracker/swarm.h"
+
+/* Bytes read from a socket per read() call, and the size of the shared read buffer. */
+#define SERVER_READ_BYTES 65536
+/* JSON tokens one message may have. A WebTorrent announce with 10 offers needs about 70; a scrape
+ * of 100 infohashes about 105. */
+#define SERVER_MAX_JSON_TOKENS 1024
+/* Seconds a closing connection may take to drain its output and receive the peer's close. */
+#define SERVER_LINGER_SECONDS 2
+/* Offers remembered per WebTorrent connection for the answer check (oldest forgotten first). */
+#define WT_MAX_PENDING_OFFERS 64
+
+enum conn_state {
+    CONN_HTTP = 0, /* reading the HTTP request head */
+    CONN_WS,       /* WebSocket open */
+    CONN_CLOSING,  /* decided to close: output is flushed, then the socket is shut down */
+    CONN_DRAIN,    /* write side shut down; reading until EOF or the linger deadline */
+};
+
+enum dialect {
+    DIALECT_NONE = 0, /* no message yet */
+    DIALECT_ST = 1,   /* {"type":...} */
+    DIALECT_WT = 2,   /* {"action":...}, the WebTorrent tracker protocol */
+};
+
+enum conn_flag {
+    CF_FLUSH_QUEUED = 1 << 0, /* on the server's flush list */
+    CF_EPOLLOUT = 1 << 1,     /* registered for writability */
+    CF_PING_SENT = 1 << 2,    /* a ping is outstanding */
+    CF_CLOSE_SENT = 1 << 3,   /* our close frame is queued */
+    CF_CLOSE_QUEUED = 1 << 4, /* on the server's close list */
+    CF_HTTP_ONLY = 1 << 5,    /* a plain HTTP request: close once the answer is written */
+    CF_GONE = 1 << 6,         /* the peer closed or reset the socket: nothing to drain */
+};
+
+/* An offer relayed to this connection, remembered so that only a real answer is relayed back. */
+typedef struct wt_offer_rec {
+    uint8_t offerer[20];
+    uint8_t offer_id[20];
+    uint8_t info_hash[20];
+    uint32_t expires; /* monotonic seconds */
+} wt_offer_rec_t;
+
+typedef struct ip_entry ip_entry_t;
+
+typedef struct conn {
+    int fd;
+    uint8_t state;   /* enum conn_state */
+    uint8_t dialect; /* enum dialect */
+    uint8_t frag_op; /* opcode of the fragmented message being assembled; 0 when none */
+    uint8_t flags;   /* enum conn_flag */
+    uint16_t close_code;
+    uint16_t nswarms;
+    uint32_t created;   /* monotonic seconds */
+    uint32_t last_rx;   /* any bytes received */
+    uint32_t last_msg;  /* last data message */
+    uint32_t deadline;  /* ping answer, or linger end, depending on state */
+    uint32_t stuck_since; /* when the output queue went over the limit; 0 when not */
+    uint32_t rl_notice;   /* when we last told this peer it was rate limited */
+    buf_t in;           /* bytes of an incomplete request head or frame */
+    buf_t frag;         /* a fragmented message being reassembled */
+    buf_t out;          /* frames waiting to be written */
+    registry_entry_t *peer;  /* the claimed peer ID, or NULL */
+    swarm_member_t *members; /* swarms this connection is in */
+    struct conn *prev, *next;   /* all connections */
+    struct conn *next_flush;    /* output to write at the end of this loop iteration */
+    struct conn *next_close;    /* to close at the end of this loop iteration */
+    ip_entry_t *ip;             /* per-address connection count */
+    bucket_t msg_bucket;        /* all messages */
+    bucket_t sig_bucket;        /* signals this peer sends */
+    bucket_t recv_bucket;       /* signals this peer receives */
+    uint8_t token[16];          /* ST reclaim token, valid while peer != NULL */
+    wt_offer_rec_t *offers;     /* WebTorrent: offers relayed to us (allocated on first use) */
+    uint8_t noffers;            /* records in use */
+    uint8_t offers_cap;         /* records allocated */
+} conn_t;
+
+/* Counters for /stats.json; only ever incremented. */
+typedef struct server_counters {
+    uint64_t accepted;
+    uint64_t refused;        /* connections refused by a cap */
+    uint64_t messages_in;
+    uint64_t messages_out;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t relayed;
+    uint64_t dropped;        /* messages dropped because a reader was too slow */
+    uint64_t rate_limited;
+    uint64_t protocol_errors;
+    uint64_t timeouts;
+    uint64_t shed;
+    uint64_t expired_peers;
+} server_counters_t;
+
+typedef struct server {
+    config_t cfg;
+    int epfd;
+    int lfd;              /* listening socket, -1 when not listening */
+    int stopping;
+    uint32_t max_conns;   /* effective connection cap */
+    uint32_t shed_high, shed_low;
+    swarm_table_t *swarms;
+    registry_t *registry;
+    store_t *store;
+    hmap_t ips;           /* client address -> ip_entry_t */
+    rng_t rng;
+    hash_key_t key;
+    conn_t *conns;        /* all connections */
+    uint32_t nconns;
+    conn_t *flush_list;
+    conn_t *close_list;
+    uint32_t now;         /* monotonic seconds since start */
+    uint32_t now_ms;      /* monotonic milliseconds since start (wraps after 49 days; buckets
+                           * only use differences) */
+    int64_t wall;         /* unix seconds */
+    uint64_t start_ns;
+    uint32_t next_tick;
+    uint32_t next_flush_db;
+    uint32_t accept_paused_until;
+    server_counters_t count;
+    uint8_t rbuf[SERVER_READ_BYTES];
+    json_tok_t toks[SERVER_MAX_JSON_TOKENS];
+} server_t;
+
+#endif

@@ -1,0 +1,383 @@
+/* server.c: the event loop (epoll, level-triggered), the listener, once-per-second housekeeping,
+ * and the end-of-iteration flush. Connections are never freed inside their own callbacks: they
+ * are queued on close_list and freed in server_end_iteration (the Redis "close ASAP" pattern). */
+#include "server/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "limits/shed.h"
+#include "proto/proto.h"
+#include "server/conn.h"
+#include "server/ctx.h"
+#include "ws/frame.h"
+
+/* Descriptors kept back from the connection cap for the listener, epoll, the signalfd, SQLite
+ * (two connections, WAL and shared-memory files) and logs. */
+#define SERVER_RESERVED_FDS 32
+/* Events handled per epoll_wait call. */
+#define SERVER_MAX_EVENTS 256
+/* Connections accepted per readiness event of the listener, so a connection flood cannot starve
+ * the peers already connected. */
+#define SERVER_ACCEPTS_PER_EVENT 64
+/* Seconds the listener sleeps after accept() fails for lack of descriptors, instead of spinning
+ * on a listener that stays readable. */
+#define SERVER_ACCEPT_BACKOFF_SECONDS 1
+/* Milliseconds the shutdown waits for goodbyes and close frames to be written. */
+#define SERVER_SHUTDOWN_GRACE_MS 1000
+/* Markers in epoll data for the two descriptors that are not connections. */
+static char listener_marker, signal_marker;
+
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void server_update_clock(server_t *s) {
+    uint64_t ms = (mono_ns() - s->start_ns) / 1000000ull;
+    s->now_ms = (uint32_t)ms;
+    /* Seconds start at 1 so that 0 can mean "never" in per-connection timestamps. */
+    s->now = (uint32_t)(ms / 1000) + 1;
+    s->wall = (int64_t)time(NULL);
+}
+
+/* The stop signals, read through a signalfd so that they arrive as loop events. */
+static void stop_signals(sigset_t *mask) {
+    sigemptyset(mask);
+    sigaddset(mask, SIGINT);
+    sigaddset(mask, SIGTERM);
+}
+
+static uint32_t fd_cap(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    /* Raise the soft limit as far as the hard limit allows. */
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 10000000)
+        return 10000000;
+    return rl.rlim_cur > SERVER_RESERVED_FDS * 2 ? (uint32_t)(rl.rlim_cur - SERVER_RESERVED_FDS)
+                                                 : (uint32_t)(rl.rlim_cur / 2);
+}
+
+server_t *server_create(const config_t *cfg, char *err, size_t errlen) {
+    /* Block the stop signals before the database writer thread starts, so that every thread
+     * inherits the mask and the signals wait for the loop's signalfd. */
+    sigset_t mask;
+    stop_signals(&mask);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    server_t *s = xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->lfd = -1;
+    s->epfd = -1;
+    s->start_ns = mono_ns();
+    server_update_clock(s);
+    s->next_tick = s->now + 1;
+    s->next_flush_db = s->now + cfg->db_flush;
+    uint64_t seed[3];
+    if (rng_secure(seed, sizeof(seed)) != 0) {
+        snprintf(err, errlen, "cannot read random bytes from the kernel: %s", strerror(errno));
+        xfree(s);
+        return NULL;
+    }
+    s->key.k0 = seed[0];
+    s->key.k1 = seed[1];
+    rng_seed(&s->rng, seed[2]);
+    s->store = store_open(cfg->db_path, &s->key, err, errlen);
+    if (s->store == NULL) {
+        xfree(s);
+        return NULL;
+    }
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0) {
+        snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+        store_close(s->store);
+        xfree(s);
+        return NULL;
+    }
+    s->swarms = swarm_table_create(&s->key);
+    s->registry = registry_create(&s->key);
+    hmap_init(&s->ips, 8);
+    uint32_t cap = fd_cap();
+    s->max_conns = cfg->max_connections && cfg->max_connections < cap ? cfg->max_connections : cap;
+    s->shed_high = cfg->shed_high ? cfg->shed_high : s->max_conns / 10 * 9;
+    s->shed_low = cfg->shed_low ? cfg->shed_low : s->max_conns / 10 * 8;
+    if (s->shed_low > s->shed_high)
+        s->shed_low = s->shed_high;
+    return s;
+}
+
+int server_listen(server_t *s, char *err, size_t errlen) {
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[16];
+    snprintf(port, sizeof(port), "%u", s->cfg.port);
+    int rc = getaddrinfo(s->cfg.host[0] ? s->cfg.host : NULL, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve --host %s: %s", s->cfg.host, gai_strerror(rc));
+        return -EINVAL;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %s port %u: %s", s->cfg.host, s->cfg.port,
+                 strerror(e));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -e;
+    }
+    freeaddrinfo(res);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_marker};
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+    s->lfd = fd;
+    return 0;
+}
+
+void server_log_start(const server_t *s) {
+    struct rlimit rl = {0, 0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    log_msg(LOG_INFO,
+            "listening on %s port %u; database %s; fd limit %llu, connection cap %u "
+            "(shedding above %u down to %u), %u per address",
+            s->cfg.host, s->cfg.port, s->cfg.db_path, (unsigned long long)rl.rlim_cur,
+            s->max_conns, s->shed_high, s->shed_low, s->cfg.max_per_ip);
+}
+
+void server_stop(server_t *s) {
+    s->stopping = 1;
+}
+
+static void pause_accept(server_t *s) {
+    struct epoll_event ev = {.events = 0, .data.ptr = &listener_marker};
+    epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev);
+    s->accept_paused_until = s->now + SERVER_ACCEPT_BACKOFF_SECONDS;
+    log_msg(LOG_WARN, "out of file descriptors: not accepting for %d s (%u connections)",
+            SERVER_ACCEPT_BACKOFF_SECONDS, s->nconns);
+}
+
+static void on_accept(server_t *s) {
+    static const char refusal[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n"
+                                  "Content-Length: 20\r\nConnection: close\r\n\r\n"
+                                  "server at capacity\r\n";
+    for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT; i++) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof(addr);
+        int fd = accept4(s->lfd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accept(s);
+            return; /* EAGAIN, or a transient error such as ECONNABORTED */
+        }
+        conn_t *c = conn_create(s, fd, (struct sockaddr *)&addr, len);
+        if (c == NULL) {
+            ssize_t w = send(fd, refusal, sizeof(refusal) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)w;
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+    }
+}
+
+static void mark_dead(server_t *s, conn_t *c) {
+    c->flags |= CF_GONE;
+    if (c->state != CONN_CLOSING && c->state != CONN_DRAIN)
+        conn_close(s, c, 0, NULL);
+    c->state = CONN_CLOSING;
+    if (!(c->flags & CF_CLOSE_QUEUED)) {
+        c->flags |= CF_CLOSE_QUEUED;
+        c->next_close = s->close_list;
+        s->close_list = c;
+    }
+}
+
+static void on_expired(swarm_member_t *m, void *arg) {
+    server_t *s = arg;
+    conn_t *c = m->owner;
+    swarm_leave(s->swarms, m, &c->members);
+    c->nswarms--;
+    s->count.expired_peers++;
+}
+
+void server_tick(server_t *s) {
+    const config_t *cfg = &s->cfg;
+    for (conn_t *c = s->conns; c; c = c->next) {
+        switch (c->state) {
+        case CONN_HTTP:
+            if (s->now - c->created >= cfg->handshake_timeout) {
+                s->count.timeouts++;
+                mark_dead(s, c);
+            }
+            break;
+        case CONN_WS:
+            if (c->stuck_since && s->now - c->stuck_since >= cfg->stuck_timeout) {
+                /* It has not read what we sent for too long: drop what is queued so the
+                 * goodbye can get out, and close. */
+                s->count.timeouts++;
+                buf_dispose(&c->out);
+                conn_close(s, c, WS_CLOSE_POLICY, "too_slow");
+            } else if (c->flags & CF_PING_SENT) {
+                if ((int32_t)(s->now - c->deadline) >= 0) {
+                    s->count.timeouts++;
+                    conn_close(s, c, WS_CLOSE_GOING_AWAY, "timeout");
+                }
+            } else if (cfg->idle_timeout && s->now - c->last_msg >= cfg->idle_timeout) {
+                s->count.timeouts++;
+                conn_close(s, c, WS_CLOSE_NORMAL, "idle");
+            } else if (s->now - c->last_rx >= cfg->ping_interval) {
+                size_t off = conn_frame_begin(c);
+                conn_frame_end(s, c, off, WS_OP_PING);
+                c->flags |= CF_PING_SENT;
+                c->deadline = s->now + cfg->ping_timeout;
+            }
+            break;
+        case CONN_CLOSING:
+        case CONN_DRAIN:
+            if ((int32_t)(s->now - c->deadline) >= 0)
+                mark_dead(s, c);
+            break;
+        }
+    }
+    /* Visit about an eighth of the swarm buckets per second: a full sweep every 8 s or so,
+     * never a long pause. */
+    swarm_expire(s->swarms, s->now, cfg->peer_timeout, 0, on_expired, s);
+    if (s->nconns > s->shed_high)
+        shed_run(s);
+    if ((int32_t)(s->now - s->next_flush_db) >= 0) {
+        store_flush(s->store, s->wall);
+        s->next_flush_db = s->now + cfg->db_flush;
+    }
+    if (s->accept_paused_until && (int32_t)(s->now - s->accept_paused_until) >= 0 && s->lfd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_marker};
+        epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev);
+        s->accept_paused_until = 0;
+    }
+}
+
+void server_end_iteration(server_t *s) {
+    while (s->flush_list) {
+        conn_t *c = s->flush_list;
+        s->flush_list = c->next_flush;
+        c->flags &= (uint8_t)~CF_FLUSH_QUEUED;
+        conn_flush(s, c);
+    }
+    while (s->close_list) {
+        conn_t *c = s->close_list;
+        s->close_list = c->next_close;
+        c->flags &= (uint8_t)~CF_CLOSE_QUEUED;
+        if ((c->flags & CF_GONE) || c->fd < 0 || c->state == CONN_DRAIN) {
+            conn_destroy(s, c);
+        } else if (c->state == CONN_CLOSING && c->out.len == 0) {
+            /* Everything is written: half-close, then read until the peer's EOF (or the
+             * linger deadline), so unread input cannot turn our last frames into a reset. */
+            shutdown(c->fd, SHUT_WR);
+            c->state = CONN_DRAIN;
+        }
+        /* Otherwise output is still pending; conn_flush requeues it once written. */
+    }
+}
+
+static void handle_events(server_t *s, int timeout_ms) {
+    struct epoll_event evs[SERVER_MAX_EVENTS];
+    int n = epoll_wait(s->epfd, evs, SERVER_MAX_EVENTS, timeout_ms);
+    server_update_clock(s);
+    for (int i = 0; i < n; i++) {
+        void *p = evs[i].data.ptr;
+        if (p == &listener_marker) {
+            on_accept(s);
+        } else if (p == &signal_marker) {
+            s->stopping = 1;
+        } else {
+            conn_t *c = p;
+            if (evs[i].events & EPOLLOUT)
+                conn_flush(s, c);
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                conn_on_readable(s, c);
+        }
+    }
+}
+
+int server_run(server_t *s) {
+    sigset_t mask;
+    stop_signals(&mask);
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &signal_marker};
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, sfd, &ev);
+    }
+    while (!s->stopping) {
+        uint32_t until_tick = (uint32_t)(s->next_tick * 1000u) - s->now_ms;
+        int timeout = (int32_t)until_tick <= 0 ? 0 : (int)(until_tick > 1000 ? 1000 : until_tick);
+        handle_events(s, timeout);
+        if ((int32_t)(s->now - s->next_tick) >= 0) {
+            server_tick(s);
+            s->next_tick = s->now + 1;
+        }
+        server_end_iteration(s);
+    }
+    log_msg(LOG_INFO, "shutting down: saying bye to %u connections", s->nconns);
+    if (s->lfd >= 0) {
+        close(s->lfd);
+        s->lfd = -1;
+    }
+    for (conn_t *c = s->conns; c; c = c->next)
+        conn_close(s, c, WS_CLOSE_GOING_AWAY, "shutdown");
+    server_end_iteration(s);
+    uint64_t until = mono_ns() + SERVER_SHUTDOWN_GRACE_MS * 1000000ull;
+    while (s->conns && mono_ns() < until) {
+        handle_events(s, 50);
+        server_end_iteration(s);
+    }
+    if (sfd >= 0)
+        close(sfd);
+    return 0;
+}
+
+static void free_ip(hmap_node_t *n, void *arg) {
+    (void)arg;
+    xfree(n);
+}
+
+void server_destroy(server_t *s) {
+    if (s == NULL)
+        return;
+    while (s->conns)
+        conn_destroy(s, s->conns);
+    s->flush_list = s->close_list = NULL;
+    store_close(s->store);
+    swarm_table_destroy(s->swarms);
+    registry_destroy(s->registry);
+    hmap_each(&s->ips, free_ip, NULL);
+    hmap_dispose(&s->ips);
+    if (s->lfd >= 0)
+        close(s->lfd);
+    if (s->epfd >= 0)
+        close(s->epfd);
+    xfree(s);
+}

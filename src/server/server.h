@@ -1,0 +1,44 @@
+/* server.h: the server as main.c sees it: create from a config, listen, run until a signal,
+ * destroy. Everything is owned by the thread that calls server_run. */
+#ifndef SIG_SERVER_SERVER_H
+#define SIG_SERVER_SERVER_H
+
+#include <stddef.h>
+
+#include "server/config.h"
+
+typedef struct server server_t;
+
+/* Creates a server: opens the database, the swarm table and the epoll instance, and computes
+ * the effective connection cap from the fd limit. It does not listen yet.
+ * On failure returns NULL with a human-readable reason in err. */
+server_t *server_create(const config_t *cfg, char *err, size_t errlen);
+
+/* Binds and listens on cfg->host:cfg->port. Returns 0, or -errno with a reason in err. */
+int server_listen(server_t *s, char *err, size_t errlen);
+
+/* Logs the listening address, the effective connection cap and where it came from. */
+void server_log_start(const server_t *s);
+
+/* Runs the event loop until server_stop is called or SIGINT/SIGTERM arrives; then says bye to
+ * every peer, flushes their output briefly, and returns 0. */
+int server_run(server_t *s);
+
+/* Asks the loop to stop at its next iteration (async-signal-safe). */
+void server_stop(server_t *s);
+
+/* Closes every connection, flushes the database and frees everything. */
+void server_destroy(server_t *s);
+
+/* Advances the server's clocks (monotonic seconds and milliseconds, wall time). The loop calls it
+ * every iteration; tests and fuzzers call it to control time. */
+void server_update_clock(server_t *s);
+
+/* Runs the once-per-second housekeeping: WebSocket pings and their timeouts, handshake and idle
+ * timeouts, lingering closes, expiry of silent peers, overload shedding, database batches. */
+void server_tick(server_t *s);
+
+/* Writes all queued output and finishes closes; the end of every loop iteration. */
+void server_end_iteration(server_t *s);
+
+#endif
