@@ -49,7 +49,9 @@ all: $(BUILD)/sigtracker
 deps:
 	@scripts/install-deps.sh
 
-run: deps $(BUILD)/sigtracker
+run:
+	@scripts/install-deps.sh --build
+	$(MAKE) $(BUILD)/sigtracker
 	$(BUILD)/sigtracker --port $(PORT)
 
 unit: $(UNIT_BINS)
@@ -73,15 +75,23 @@ realclients: $(BUILD)/sigtracker
 clientjs: $(BUILD)/sigtracker
 	SIGTRACKER_BIN=$(abspath $(BUILD)/sigtracker) scripts/run-clientjs.sh
 
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_BINS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(wildcard src/*/*.h)
+# The library is compiled once with coverage instrumentation; each target links it with libFuzzer.
+$(BUILD)/fuzz/obj/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS) -lcjson
+	$(CLANG) $(CPPFLAGS) $(WARN) $(FUZZ_FLAGS) -c $< -o $@
+$(BUILD)/fuzz/libsig.a: $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/fuzz/libsig.a
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes -g -O1 -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(BUILD)/fuzz/libsig.a $(LDLIBS) -lcjson
 fuzz-build: $(FUZZ_BINS)
 # A short run of every target, as CI does; FUZZ_SECONDS sets the time per target.
 fuzz-ci: $(FUZZ_BINS)
-	@scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),10) $(FUZZ_BINS)
+	@scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),8) $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),300) $(FUZZ_BINS)
 

@@ -2,11 +2,18 @@
 # Installs what sigtracker needs to build and to be tested, on Debian or Ubuntu: system packages
 # with apt-get (through sudo when not root), then the npm test dependencies from the lockfile.
 # It skips whatever is already there, so it is cheap to run before every build.
+#
+#   scripts/install-deps.sh          everything the tests and benchmarks need (make test, make bench)
+#   scripts/install-deps.sh --build  only what building and running the server needs (make run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential pkg-config clang libclang-rt-14-dev clang-format libssl-dev libcjson-dev
-      libcmocka-dev libsqlite3-dev sqlite3 iproute2 util-linux valgrind chromium nodejs npm)
+PKGS=(build-essential libssl-dev libsqlite3-dev)
+mode=${1:-all}
+if [ "$mode" != "--build" ]; then
+    PKGS+=(pkg-config clang libclang-rt-14-dev clang-format libcjson-dev libcmocka-dev sqlite3
+           iproute2 util-linux valgrind chromium nodejs npm)
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -25,6 +32,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+[ "$mode" = "--build" ] && exit 0
 
 # npm packages: only the tests and benchmarks use them. --ignore-scripts because webtorrent's
 # dependencies run install scripts that need pnpm or the network; none is needed here
