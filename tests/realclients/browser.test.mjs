@@ -1,0 +1,43 @@
+// Two headless Chromium processes, each running the real WebTorrent browser bundle (2.x and 3.x):
+// one seeds a random file announcing only to our tracker, the other fetches it by magnet link
+// (tr= our tracker) and the SHA-256 of what arrives must equal the seeder's. Runs against
+// $SIGTRACKER_BIN or, without it, the reference tracker.
+
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { FILE_SIZE, VERSIONS, runBrowserTransfer, startWeb } from './browser-harness.mjs'
+import { startTracker } from './tracker.mjs'
+
+const TRANSFER_TIMEOUT_MS = 45000
+
+let tracker
+let web
+before(async () => {
+  tracker = await startTracker()
+  web = await startWeb()
+})
+after(async () => {
+  if (web) await web.stop()
+  if (tracker) await tracker.stop()
+})
+
+for (const version of VERSIONS) {
+  test(`${version.name}: a browser fetches a seeded file by magnet through the tracker`,
+    { timeout: TRANSFER_TIMEOUT_MS + 45000 }, async (t) => {
+      t.diagnostic(`tracker: ${tracker.kind} ${tracker.url}${tracker.noRelay ? ' (NO RELAY)' : ''}`)
+      const r = await runBrowserTransfer({
+        origin: web.origin, trackerUrl: tracker.url, version, timeoutMs: TRANSFER_TIMEOUT_MS
+      })
+      const why = () => `\n--- page logs ---\n${r.log.join('\n')}\n--- tracker log ---\n${tracker.logs()}`
+      assert.ok(!r.error, `${r.error}${why()}`)
+      const { seeded, got } = r
+      assert.ok(seeded.version.startsWith(version.major), `wrong webtorrent version ${seeded.version}`)
+      assert.deepEqual(seeded.announce, [tracker.url], `the seeder must announce only to our tracker${why()}`)
+      assert.ok(!got.error, `${got.error}${why()}`)
+      t.diagnostic(`webtorrent ${got.version}: ${got.length} bytes in ${got.ms} ms after add ` +
+        `(with browser start-up: ${r.elapsedMs} ms)`)
+      assert.deepEqual(got.announce, [tracker.url], `the leecher must announce only to our tracker${why()}`)
+      assert.equal(got.length, FILE_SIZE, `wrong length${why()}`)
+      assert.equal(got.sha256, seeded.sha256, `SHA-256 of the received file differs${why()}`)
+    })
+}

@@ -1,0 +1,24 @@
+// Two real bittorrent-tracker Clients (seeder and leecher, separate processes, WebRTC through
+// node-datachannel) find each other through the tracker and exchange one message each way over
+// a WebRTC data channel. Runs against $SIGTRACKER_BIN or, without it, the reference tracker.
+
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { runNodePair } from './node-harness.mjs'
+import { startTracker } from './tracker.mjs'
+
+let tracker
+before(async () => { tracker = await startTracker() })
+after(async () => { if (tracker) await tracker.stop() })
+
+test('node bittorrent-tracker clients exchange a message over WebRTC via the tracker',
+  { timeout: 90000 }, async (t) => {
+    t.diagnostic(`tracker: ${tracker.kind} ${tracker.url}${tracker.noRelay ? ' (NO RELAY)' : ''}`)
+    const r = await runNodePair({ url: tracker.url, windowMs: 45000 })
+    t.diagnostic(`done after ${r.doneMs} ms (total ${r.elapsedMs} ms)`)
+    const why = () => `\n${r.transcript}\n--- tracker log ---\n${tracker.logs()}`
+    assert.ok(r.seederAnnounced, `seeder got no announce response${why()}`)
+    assert.ok(r.leecherAnnounced, `leecher got no announce response${why()}`)
+    assert.ok(r.leecherGot, `leecher did not receive "${r.seederMsg}"${why()}`)
+    assert.ok(r.seederGot, `seeder did not receive "${r.leecherMsg}"${why()}`)
+  })
