@@ -26,12 +26,12 @@ typedef enum json_type {
 /* One token. Tokens are stored in document order (pre-order); an object's tokens are
  * key, value, key, value... where each key is a JSON_STRING token. */
 typedef struct json_tok {
-    uint32_t start;     /* byte offset of the value; for a string, the first byte after the quote */
-    uint32_t end;       /* byte offset one past the value; for a string, the closing quote */
-    uint32_t size;      /* object: number of members; array: number of elements; else 0 */
-    uint32_t next;      /* index of the first token after this token's whole subtree */
-    uint8_t type;       /* json_type_t */
-    uint8_t escaped;    /* string contains at least one backslash escape */
+    uint32_t start;  /* byte offset of the value; for a string, the first byte after the quote */
+    uint32_t end;    /* byte offset one past the value; for a string, the closing quote */
+    uint32_t size;   /* object: number of members; array: number of elements; else 0 */
+    uint32_t next;   /* index of the first token after this token's whole subtree */
+    uint8_t type;    /* json_type_t */
+    uint8_t escaped; /* string contains at least one backslash escape */
 } json_tok_t;
 
 /* Tokenizes src[0..len) as exactly one JSON value with optional surrounding whitespace.
@@ -40,7 +40,8 @@ typedef struct json_tok {
  * bytes after the value. It does not validate UTF-8 (the WebSocket layer already did).
  * Returns the number of tokens written to toks (>= 1), or -EINVAL (malformed), -ENOSPC (more than
  * max_toks tokens), -ELOOP (nested deeper than max_depth). Pure. */
-int json_parse(const char *src, size_t len, json_tok_t *toks, uint32_t max_toks, uint32_t max_depth);
+int json_parse(const char *src, size_t len, json_tok_t *toks, uint32_t max_toks,
+               uint32_t max_depth);
 
 /* Looks up key in the object at token index obj (toks[obj].type must be JSON_OBJECT). Keys are
  * compared after unescaping, so "\u0074ype" matches "type". Returns the index of the value token,

@@ -15,7 +15,8 @@ static inline void jw_raw(buf_t *b, const char *s, size_t n) {
 }
 
 /* Appends a string literal with its quotes; bytes are escaped as JSON requires (", \, and control
- * characters as \u00XX). Bytes >= 0x80 are copied as they are: callers pass only validated UTF-8. */
+ * characters as \u00XX). Bytes >= 0x80 are copied as they are: callers pass only validated UTF-8.
+ */
 void jw_str(buf_t *b, const char *s, size_t n);
 
 /* Appends an unsigned decimal integer. */

@@ -233,7 +233,9 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         want = s->cfg.max_numwant;
     swarm_member_t *m = NULL;
     uint32_t retry = 0;
-    int lstate = !has_left ? TRACKER_LEFT_UNKNOWN : left == 0 ? TRACKER_LEFT_ZERO : TRACKER_LEFT_SOME;
+    int lstate = !has_left   ? TRACKER_LEFT_UNKNOWN
+                 : left == 0 ? TRACKER_LEFT_ZERO
+                             : TRACKER_LEFT_SOME;
     int r = tracker_announce(s, c, ih, event, lstate, &m, &retry);
     if (r == -EAGAIN) {
         char msg[ST_MAX_MESSAGE_TEXT];
@@ -264,8 +266,8 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
     JW_LIT(b, ",\"peers\":[");
     if (m != NULL && want > 0) {
         swarm_member_t *picked[128];
-        uint32_t n = swarm_sample(m->swarm, m, m->seeder, DIALECT_ST, &s->rng, picked,
-                                  (uint32_t)want);
+        uint32_t n =
+            swarm_sample(m->swarm, m, m->seeder, DIALECT_ST, &s->rng, picked, (uint32_t)want);
         for (uint32_t k = 0; k < n; k++) {
             conn_t *pc = picked[k]->owner;
             if (k)
@@ -287,7 +289,8 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
     int ti = json_obj_get(src, s->toks, 0, "to");
     int n = ti >= 0 ? read_peer_id(src, &s->toks[ti], to) : -1;
     if (n < 0) {
-        bad_field(s, c, type, "to", "must be a peer_id (1 to 64 characters of A-Z a-z 0-9 . _ ~ -)");
+        bad_field(s, c, type, "to",
+                  "must be a peer_id (1 to 64 characters of A-Z a-z 0-9 . _ ~ -)");
         return;
     }
     int pi = json_obj_get(src, s->toks, 0, "payload");
@@ -316,8 +319,8 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
         conn_frame_end(s, c, off, WS_OP_TEXT);
         return;
     }
-    uint32_t wait = bucket_take(&c->sig_bucket, s->now_ms, s->cfg.signal_rate,
-                                s->cfg.signal_burst, 1);
+    uint32_t wait =
+        bucket_take(&c->sig_bucket, s->now_ms, s->cfg.signal_rate, s->cfg.signal_burst, 1);
     if (wait != 0) {
         st_rate_limited(s, c, type, wait, "you are sending signals too fast");
         return;

@@ -14,7 +14,7 @@ enum tracker_event {
     TRACKER_STARTED,
     TRACKER_COMPLETED,
     TRACKER_STOPPED,
-    TRACKER_PAUSED,     /* WebTorrent/libtorrent: treated as a regular announce */
+    TRACKER_PAUSED, /* WebTorrent/libtorrent: treated as a regular announce */
 };
 
 /* What the announce says about the peer's download. */

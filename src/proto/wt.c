@@ -1,5 +1,6 @@
 /* wt.c: the WebTorrent dialect. IDs arrive as 20-code-point "binary strings" and leave as 7-bit
- * \u00XX-escaped JSON (proto/binstr.c), so every frame we send is valid UTF-8 whatever the bytes. */
+ * \u00XX-escaped JSON (proto/binstr.c), so every frame we send is valid UTF-8 whatever the bytes.
+ */
 #include "proto/wt.h"
 
 #include <errno.h>
@@ -44,7 +45,7 @@ void wt_failure(server_t *s, conn_t *c, const char *action, const uint8_t *info_
 void wt_bye(server_t *s, conn_t *c, const char *reason) {
     char text[WT_MAX_REASON_TEXT];
     snprintf(text, sizeof(text), "%s",
-             strcmp(reason, "overload") == 0   ? "tracker overloaded: connection closed, retry later"
+             strcmp(reason, "overload") == 0 ? "tracker overloaded: connection closed, retry later"
              : strcmp(reason, "shutdown") == 0 ? "tracker restarting: reconnect shortly"
              : strcmp(reason, "timeout") == 0  ? "connection timed out"
              : strcmp(reason, "idle") == 0     ? "connection idle for too long"
@@ -126,8 +127,8 @@ static void remember_offer(server_t *s, conn_t *dst, const uint8_t offerer[20],
 }
 
 /* Finds and consumes the record of an offer relayed to c. Returns 1 when it was there. */
-static int take_offer(server_t *s, conn_t *c, const uint8_t offerer[20],
-                      const uint8_t offer_id[20], const uint8_t ih[20]) {
+static int take_offer(server_t *s, conn_t *c, const uint8_t offerer[20], const uint8_t offer_id[20],
+                      const uint8_t ih[20]) {
     for (uint32_t i = 0; i < c->noffers; i++) {
         wt_offer_rec_t *r = &c->offers[i];
         if (memcmp(r->offer_id, offer_id, 20) == 0 && memcmp(r->offerer, offerer, 20) == 0 &&
@@ -379,8 +380,8 @@ void wt_handle(server_t *s, conn_t *c, const char *src, int ntoks) {
     } else {
         /* Echo the action when it is printable, as bittorrent-tracker's message does. */
         char name[32] = "";
-        int n = t && t->type == JSON_STRING ? json_str_unescape(src, t, name, sizeof(name) - 1)
-                                            : -1;
+        int n =
+            t && t->type == JSON_STRING ? json_str_unescape(src, t, name, sizeof(name) - 1) : -1;
         int printable = n > 0;
         for (int k = 0; k < n; k++)
             if ((unsigned char)name[k] < 0x20 || (unsigned char)name[k] >= 0x7f)

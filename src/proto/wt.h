@@ -1,5 +1,6 @@
 /* wt.h: the WebTorrent tracker dialect ({"action":...} messages), byte for byte as the
- * bittorrent-tracker client and the WebTorrent browser library expect it. Event-loop thread only. */
+ * bittorrent-tracker client and the WebTorrent browser library expect it. Event-loop thread only.
+ */
 #ifndef SIG_PROTO_WT_H
 #define SIG_PROTO_WT_H
 

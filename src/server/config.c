@@ -11,22 +11,23 @@
 enum opt_kind { OPT_U32, OPT_STR, OPT_FLAG, OPT_LEVEL };
 
 typedef struct opt {
-    const char *name;   /* flag without the leading dashes */
+    const char *name; /* flag without the leading dashes */
     enum opt_kind kind;
-    size_t offset;      /* into config_t */
-    size_t size;        /* for strings: buffer size */
-    uint32_t min, max;  /* for numbers: accepted range */
+    size_t offset;     /* into config_t */
+    size_t size;       /* for strings: buffer size */
+    uint32_t min, max; /* for numbers: accepted range */
     const char *unit;
     const char *help;
 } opt_t;
 
 #define U32(field, lo, hi, unit, help)                                                             \
-    {#field, OPT_U32, offsetof(config_t, field), 0, lo, hi, unit, help}
+    { #field, OPT_U32, offsetof(config_t, field), 0, lo, hi, unit, help }
 
 static const opt_t opts[] = {
     {"host", OPT_STR, offsetof(config_t, host), sizeof(((config_t *)0)->host), 0, 0, "address",
      "address to listen on (IPv4 or IPv6 literal)"},
-    {"port", OPT_U32, offsetof(config_t, port), 0, 1, 65535, "port", "TCP port for WebSocket and HTTP"},
+    {"port", OPT_U32, offsetof(config_t, port), 0, 1, 65535, "port",
+     "TCP port for WebSocket and HTTP"},
     {"db", OPT_STR, offsetof(config_t, db_path), sizeof(((config_t *)0)->db_path), 0, 0, "path",
      "SQLite database file (created on first start)"},
     {"log-level", OPT_LEVEL, offsetof(config_t, log_level), 0, 0, 0, "level",
@@ -166,8 +167,7 @@ void config_usage(FILE *out) {
             break;
         case OPT_LEVEL:
             snprintf(arg, sizeof(arg), " <%s>", o->unit);
-            snprintf(def, sizeof(def), " (default %s)",
-                     level_names[*(const int *)(const void *)p]);
+            snprintf(def, sizeof(def), " (default %s)", level_names[*(const int *)(const void *)p]);
             break;
         case OPT_FLAG:
             break;
@@ -188,7 +188,8 @@ static int set(config_t *c, const opt_t *o, const char *val) {
         errno = 0;
         unsigned long long v = strtoull(val, &end, 10);
         if (errno || end == val || *end != '\0' || val[0] == '-' || v < o->min || v > o->max) {
-            fprintf(stderr, "sigtracker: --%s wants a whole number from %u to %u (%s), not \"%s\"\n",
+            fprintf(stderr,
+                    "sigtracker: --%s wants a whole number from %u to %u (%s), not \"%s\"\n",
                     o->name, o->min, o->max, o->unit, val);
             return -EINVAL;
         }

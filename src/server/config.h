@@ -8,52 +8,52 @@
 
 typedef struct config {
     /* Network */
-    char host[256];            /* --host: address to listen on */
-    uint32_t port;             /* --port */
-    char db_path[4096];        /* --db: SQLite file */
-    int log_level;             /* --log-level (enum log_level) */
+    char host[256];     /* --host: address to listen on */
+    uint32_t port;      /* --port */
+    char db_path[4096]; /* --db: SQLite file */
+    int log_level;      /* --log-level (enum log_level) */
 
     /* Tracker */
-    uint32_t interval;         /* --interval: seconds between announces we ask for */
-    uint32_t min_interval;     /* --min-interval: seconds; faster regular announces are refused */
-    uint32_t peer_timeout;     /* --peer-timeout: seconds without announce before a peer leaves */
-    uint32_t max_numwant;      /* --max-numwant: cap on peers per ST announce answer */
-    uint32_t default_numwant;  /* --default-numwant */
-    uint32_t max_offers;       /* --max-offers: WebTorrent offers relayed per announce */
-    uint32_t offer_ttl;        /* --offer-ttl: seconds an answer may follow its offer */
-    uint32_t max_scrape;       /* --max-scrape: infohashes per scrape request */
-    uint32_t db_flush;         /* --db-flush: seconds between database batches */
+    uint32_t interval;        /* --interval: seconds between announces we ask for */
+    uint32_t min_interval;    /* --min-interval: seconds; faster regular announces are refused */
+    uint32_t peer_timeout;    /* --peer-timeout: seconds without announce before a peer leaves */
+    uint32_t max_numwant;     /* --max-numwant: cap on peers per ST announce answer */
+    uint32_t default_numwant; /* --default-numwant */
+    uint32_t max_offers;      /* --max-offers: WebTorrent offers relayed per announce */
+    uint32_t offer_ttl;       /* --offer-ttl: seconds an answer may follow its offer */
+    uint32_t max_scrape;      /* --max-scrape: infohashes per scrape request */
+    uint32_t db_flush;        /* --db-flush: seconds between database batches */
 
     /* Liveness */
-    uint32_t ping_interval;    /* --ping-interval: seconds of silence before a WebSocket ping */
-    uint32_t ping_timeout;     /* --ping-timeout: seconds to answer a ping */
-    uint32_t handshake_timeout;/* --handshake-timeout: seconds to complete the HTTP upgrade */
-    uint32_t idle_timeout;     /* --idle-timeout: seconds without a message (pongs don't count) */
+    uint32_t ping_interval;     /* --ping-interval: seconds of silence before a WebSocket ping */
+    uint32_t ping_timeout;      /* --ping-timeout: seconds to answer a ping */
+    uint32_t handshake_timeout; /* --handshake-timeout: seconds to complete the HTTP upgrade */
+    uint32_t idle_timeout;      /* --idle-timeout: seconds without a message (pongs don't count) */
 
     /* Limits (abuse resistance) */
-    uint32_t max_frame;        /* --max-frame: bytes of one WebSocket frame payload */
-    uint32_t max_message;      /* --max-message: bytes of one reassembled message */
-    uint32_t max_json_depth;   /* --max-json-depth */
-    uint32_t max_connections;  /* --max-connections: global cap (0 = as many as fds allow) */
-    uint32_t max_per_ip;       /* --max-per-ip: connections per client address */
-    uint32_t max_swarms;       /* --max-swarms: swarms one connection may be in */
-    uint32_t max_outbuf;       /* --max-outbuf: bytes queued for one slow reader before drops */
-    uint32_t stuck_timeout;    /* --stuck-timeout: seconds a full output queue may last */
-    uint32_t msg_rate;         /* --msg-rate: messages per second per connection (bucket refill) */
-    uint32_t msg_burst;        /* --msg-burst: bucket size */
-    uint32_t signal_rate;      /* --signal-rate: relayed signals per second a peer may send */
-    uint32_t signal_burst;     /* --signal-burst */
-    uint32_t recv_rate;        /* --recv-rate: relayed signals per second a peer may receive */
-    uint32_t recv_burst;       /* --recv-burst */
-    uint32_t shed_high;        /* --shed-high: connections above which shedding starts (0 = off) */
-    uint32_t shed_low;         /* --shed-low: connections shedding brings us back to */
-    uint32_t shed_ratio;       /* --shed-ratio: seeders per leecher above which seeders are surplus */
-    uint32_t shed_min_seeders; /* --shed-min-seeders: seeders a swarm always keeps */
-    char origins[4096];        /* --allow-origin: comma-separated allow-list (empty = any) */
-    char trusted_proxies[1024];/* --trusted-proxy: comma-separated addresses allowed to set XFF */
+    uint32_t max_frame;       /* --max-frame: bytes of one WebSocket frame payload */
+    uint32_t max_message;     /* --max-message: bytes of one reassembled message */
+    uint32_t max_json_depth;  /* --max-json-depth */
+    uint32_t max_connections; /* --max-connections: global cap (0 = as many as fds allow) */
+    uint32_t max_per_ip;      /* --max-per-ip: connections per client address */
+    uint32_t max_swarms;      /* --max-swarms: swarms one connection may be in */
+    uint32_t max_outbuf;      /* --max-outbuf: bytes queued for one slow reader before drops */
+    uint32_t stuck_timeout;   /* --stuck-timeout: seconds a full output queue may last */
+    uint32_t msg_rate;        /* --msg-rate: messages per second per connection (bucket refill) */
+    uint32_t msg_burst;       /* --msg-burst: bucket size */
+    uint32_t signal_rate;     /* --signal-rate: relayed signals per second a peer may send */
+    uint32_t signal_burst;    /* --signal-burst */
+    uint32_t recv_rate;       /* --recv-rate: relayed signals per second a peer may receive */
+    uint32_t recv_burst;      /* --recv-burst */
+    uint32_t shed_high;       /* --shed-high: connections above which shedding starts (0 = off) */
+    uint32_t shed_low;        /* --shed-low: connections shedding brings us back to */
+    uint32_t shed_ratio; /* --shed-ratio: seeders per leecher above which seeders are surplus */
+    uint32_t shed_min_seeders;  /* --shed-min-seeders: seeders a swarm always keeps */
+    char origins[4096];         /* --allow-origin: comma-separated allow-list (empty = any) */
+    char trusted_proxies[1024]; /* --trusted-proxy: comma-separated addresses allowed to set XFF */
 
     /* Testing */
-    int test_drop_offers;      /* --test-drop-offers: never relay WebTorrent offers */
+    int test_drop_offers; /* --test-drop-offers: never relay WebTorrent offers */
 } config_t;
 
 /* Fills c with the defaults. */

@@ -374,14 +374,16 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
             http_reply(s, c, "200 OK", "", "application/json", body.data, body.len);
             buf_dispose(&body);
         } else {
-            http_error(s, c, 404, "not found: this is a WebSocket tracker (see /health, /stats.json)");
+            http_error(s, c, 404,
+                       "not found: this is a WebSocket tracker (see /health, /stats.json)");
         }
         return 0;
     }
     int status = http_upgrade_check(req);
     if (status != 0) {
-        http_error(s, c, status, status == 426 ? "WebSocket version 13 required"
-                                               : "invalid WebSocket upgrade request");
+        http_error(s, c, status,
+                   status == 426 ? "WebSocket version 13 required"
+                                 : "invalid WebSocket upgrade request");
         return 0;
     }
     if (!origin_allowed(s, req->origin)) {

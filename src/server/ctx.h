@@ -71,40 +71,40 @@ typedef struct conn {
     uint8_t flags;   /* enum conn_flag */
     uint16_t close_code;
     uint16_t nswarms;
-    uint32_t created;   /* monotonic seconds */
-    uint32_t last_rx;   /* any bytes received */
-    uint32_t last_msg;  /* last data message */
-    uint32_t deadline;  /* ping answer, or linger end, depending on state */
-    uint32_t stuck_since; /* when the output queue went over the limit; 0 when not */
-    uint32_t rl_notice;   /* when we last told this peer it was rate limited */
-    buf_t in;           /* bytes of an incomplete request head or frame */
-    buf_t frag;         /* a fragmented message being reassembled */
-    buf_t out;          /* frames waiting to be written */
-    registry_entry_t *peer;  /* the claimed peer ID, or NULL */
-    swarm_member_t *members; /* swarms this connection is in */
-    struct conn *prev, *next;   /* all connections */
-    struct conn *next_flush;    /* output to write at the end of this loop iteration */
-    struct conn *next_close;    /* to close at the end of this loop iteration */
-    ip_entry_t *ip;             /* per-address connection count */
-    bucket_t msg_bucket;        /* all messages */
-    bucket_t sig_bucket;        /* signals this peer sends */
-    bucket_t recv_bucket;       /* signals this peer receives */
-    uint8_t token[16];          /* ST reclaim token, valid while peer != NULL */
-    wt_offer_rec_t *offers;     /* WebTorrent: offers relayed to us (allocated on first use) */
-    uint8_t noffers;            /* records in use */
-    uint8_t offers_cap;         /* records allocated */
+    uint32_t created;         /* monotonic seconds */
+    uint32_t last_rx;         /* any bytes received */
+    uint32_t last_msg;        /* last data message */
+    uint32_t deadline;        /* ping answer, or linger end, depending on state */
+    uint32_t stuck_since;     /* when the output queue went over the limit; 0 when not */
+    uint32_t rl_notice;       /* when we last told this peer it was rate limited */
+    buf_t in;                 /* bytes of an incomplete request head or frame */
+    buf_t frag;               /* a fragmented message being reassembled */
+    buf_t out;                /* frames waiting to be written */
+    registry_entry_t *peer;   /* the claimed peer ID, or NULL */
+    swarm_member_t *members;  /* swarms this connection is in */
+    struct conn *prev, *next; /* all connections */
+    struct conn *next_flush;  /* output to write at the end of this loop iteration */
+    struct conn *next_close;  /* to close at the end of this loop iteration */
+    ip_entry_t *ip;           /* per-address connection count */
+    bucket_t msg_bucket;      /* all messages */
+    bucket_t sig_bucket;      /* signals this peer sends */
+    bucket_t recv_bucket;     /* signals this peer receives */
+    uint8_t token[16];        /* ST reclaim token, valid while peer != NULL */
+    wt_offer_rec_t *offers;   /* WebTorrent: offers relayed to us (allocated on first use) */
+    uint8_t noffers;          /* records in use */
+    uint8_t offers_cap;       /* records allocated */
 } conn_t;
 
 /* Counters for /stats.json; only ever incremented. */
 typedef struct server_counters {
     uint64_t accepted;
-    uint64_t refused;        /* connections refused by a cap */
+    uint64_t refused; /* connections refused by a cap */
     uint64_t messages_in;
     uint64_t messages_out;
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t relayed;
-    uint64_t dropped;        /* messages dropped because a reader was too slow */
+    uint64_t dropped; /* messages dropped because a reader was too slow */
     uint64_t rate_limited;
     uint64_t protocol_errors;
     uint64_t timeouts;
@@ -115,24 +115,24 @@ typedef struct server_counters {
 typedef struct server {
     config_t cfg;
     int epfd;
-    int lfd;              /* listening socket, -1 when not listening */
+    int lfd; /* listening socket, -1 when not listening */
     int stopping;
-    uint32_t max_conns;   /* effective connection cap */
+    uint32_t max_conns; /* effective connection cap */
     uint32_t shed_high, shed_low;
     swarm_table_t *swarms;
     registry_t *registry;
     store_t *store;
-    hmap_t ips;           /* client address -> ip_entry_t */
+    hmap_t ips; /* client address -> ip_entry_t */
     rng_t rng;
     hash_key_t key;
-    conn_t *conns;        /* all connections */
+    conn_t *conns; /* all connections */
     uint32_t nconns;
     conn_t *flush_list;
     conn_t *close_list;
-    uint32_t now;         /* monotonic seconds since start */
-    uint32_t now_ms;      /* monotonic milliseconds since start (wraps after 49 days; buckets
-                           * only use differences) */
-    int64_t wall;         /* unix seconds */
+    uint32_t now;    /* monotonic seconds since start */
+    uint32_t now_ms; /* monotonic milliseconds since start (wraps after 49 days; buckets
+                      * only use differences) */
+    int64_t wall;    /* unix seconds */
     uint64_t start_ns;
     uint32_t next_tick;
     uint32_t next_flush_db;

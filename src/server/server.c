@@ -162,8 +162,8 @@ void server_log_start(const server_t *s) {
     log_msg(LOG_INFO,
             "listening on %s port %u; database %s; fd limit %llu, connection cap %u "
             "(shedding above %u down to %u), %u per address",
-            s->cfg.host, s->cfg.port, s->cfg.db_path, (unsigned long long)rl.rlim_cur,
-            s->max_conns, s->shed_high, s->shed_low, s->cfg.max_per_ip);
+            s->cfg.host, s->cfg.port, s->cfg.db_path, (unsigned long long)rl.rlim_cur, s->max_conns,
+            s->shed_high, s->shed_low, s->cfg.max_per_ip);
 }
 
 void server_stop(server_t *s) {

@@ -29,11 +29,11 @@ typedef struct rec {
     hmap_node_t node;
     uint8_t ih[20];
     uint8_t dirty;
-    uint64_t completions;       /* total known, committed or not */
+    uint64_t completions;         /* total known, committed or not */
     uint64_t pending_completions; /* not yet handed to the writer */
     int64_t first_seen;
     int64_t last_seen;
-    uint64_t batch_seq;         /* last batch that carried this record */
+    uint64_t batch_seq; /* last batch that carried this record */
 } rec_t;
 
 typedef struct row {
@@ -68,13 +68,12 @@ struct store {
     _Atomic uint64_t write_errors;
 };
 
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS infohash ("
-    " info_hash BLOB PRIMARY KEY,"
-    " first_seen INTEGER NOT NULL,"
-    " last_seen INTEGER NOT NULL,"
-    " completions INTEGER NOT NULL DEFAULT 0"
-    ") WITHOUT ROWID;";
+static const char schema[] = "CREATE TABLE IF NOT EXISTS infohash ("
+                             " info_hash BLOB PRIMARY KEY,"
+                             " first_seen INTEGER NOT NULL,"
+                             " last_seen INTEGER NOT NULL,"
+                             " completions INTEGER NOT NULL DEFAULT 0"
+                             ") WITHOUT ROWID;";
 
 static const char upsert_sql[] =
     "INSERT INTO infohash(info_hash, first_seen, last_seen, completions) VALUES(?1, ?2, ?3, ?4)"

@@ -67,8 +67,8 @@ static void place(swarm_t *s, uint32_t i, swarm_member_t *m) {
 }
 
 swarm_member_t *swarm_join(swarm_table_t *t, const uint8_t info_hash[SWARM_INFOHASH_BYTES],
-                           void *owner, uint8_t dialect, swarm_member_t **owner_list,
-                           int seeder, uint32_t now) {
+                           void *owner, uint8_t dialect, swarm_member_t **owner_list, int seeder,
+                           uint32_t now) {
     swarm_t *s = swarm_find(t, info_hash);
     if (s == NULL) {
         s = xcalloc(1, sizeof(*s));

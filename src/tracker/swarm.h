@@ -27,20 +27,20 @@ typedef struct swarm_table swarm_table_t;
  * next_of_owner, so it can leave every swarm at once when it closes. */
 struct swarm_member {
     swarm_t *swarm;
-    void *owner;                    /* the connection; opaque here */
-    swarm_member_t *next_of_owner;  /* the owner's list of memberships */
-    uint32_t index;                 /* position in swarm->members */
-    uint32_t last_announce;         /* monotonic seconds of the last accepted announce */
-    uint8_t seeder;                 /* 1 = complete, 0 = incomplete */
-    uint8_t dialect;                /* the owner's dialect: peers are only offered to their own */
+    void *owner;                   /* the connection; opaque here */
+    swarm_member_t *next_of_owner; /* the owner's list of memberships */
+    uint32_t index;                /* position in swarm->members */
+    uint32_t last_announce;        /* monotonic seconds of the last accepted announce */
+    uint8_t seeder;                /* 1 = complete, 0 = incomplete */
+    uint8_t dialect;               /* the owner's dialect: peers are only offered to their own */
 };
 
 struct swarm {
     hmap_node_t node;
     uint8_t info_hash[SWARM_INFOHASH_BYTES];
-    uint32_t count;      /* members in total */
-    uint32_t seeders;    /* members[count - seeders .. count) are the seeders */
-    uint32_t cap;        /* allocated length of members */
+    uint32_t count;   /* members in total */
+    uint32_t seeders; /* members[count - seeders .. count) are the seeders */
+    uint32_t cap;     /* allocated length of members */
     swarm_member_t **members;
 };
 
@@ -68,8 +68,8 @@ swarm_member_t *swarm_member_of(swarm_member_t *first, const swarm_t *s);
  * links the new member at the head of the owner's list (*owner_list). The owner must not already
  * be a member of that swarm. Returns the member. */
 swarm_member_t *swarm_join(swarm_table_t *t, const uint8_t info_hash[SWARM_INFOHASH_BYTES],
-                           void *owner, uint8_t dialect, swarm_member_t **owner_list,
-                           int seeder, uint32_t now);
+                           void *owner, uint8_t dialect, swarm_member_t **owner_list, int seeder,
+                           uint32_t now);
 
 /* Changes a member's state between seeder and leecher (no-op when unchanged). */
 void swarm_set_seeder(swarm_table_t *t, swarm_member_t *m, int seeder);

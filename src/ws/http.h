@@ -16,18 +16,18 @@
  * an absent header has p == NULL. When a header appears twice, the values are not merged: the
  * first one is kept, except Connection (all its tokens are considered for "upgrade"). */
 typedef struct http_request {
-    str_t method;       /* "GET" */
-    str_t target;       /* request target as sent, e.g. "/announce?x=1" */
-    str_t path;         /* target without the query string, e.g. "/announce" */
-    int version_minor;  /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
+    str_t method;      /* "GET" */
+    str_t target;      /* request target as sent, e.g. "/announce?x=1" */
+    str_t path;        /* target without the query string, e.g. "/announce" */
+    int version_minor; /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
     str_t host;
-    str_t upgrade;      /* value of Upgrade, trimmed */
-    str_t ws_key;       /* Sec-WebSocket-Key, trimmed */
-    str_t ws_version;   /* Sec-WebSocket-Version, trimmed */
+    str_t upgrade;    /* value of Upgrade, trimmed */
+    str_t ws_key;     /* Sec-WebSocket-Key, trimmed */
+    str_t ws_version; /* Sec-WebSocket-Version, trimmed */
     str_t origin;
-    str_t forwarded_for;/* X-Forwarded-For, trimmed, whole list as sent */
-    int conn_upgrade;   /* 1 when a Connection header lists the token "upgrade" (any case) */
-    size_t head_len;    /* bytes consumed, including the final CRLF CRLF */
+    str_t forwarded_for; /* X-Forwarded-For, trimmed, whole list as sent */
+    int conn_upgrade;    /* 1 when a Connection header lists the token "upgrade" (any case) */
+    size_t head_len;     /* bytes consumed, including the final CRLF CRLF */
 } http_request_t;
 
 /* Parses the request head at the start of buf[0..len).
