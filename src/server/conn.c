@@ -144,6 +144,11 @@ conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t 
     s->conns = c;
     s->nconns++;
     s->count.accepted++;
+    if (log_enabled(LOG_DEBUG)) {
+        char a[INET6_ADDRSTRLEN];
+        log_msg(LOG_DEBUG, "accepted a connection from %s (%u open)",
+                addr_str(c->ip->addr, a, sizeof(a)), s->nconns);
+    }
     return c;
 }
 
@@ -298,6 +303,11 @@ void conn_close(server_t *s, conn_t *c, uint16_t ws_code, const char *bye_reason
             send_control(s, c, WS_OP_CLOSE, payload, 2);
             c->flags |= CF_CLOSE_SENT;
         }
+    }
+    if (log_enabled(LOG_DEBUG)) {
+        char a[INET6_ADDRSTRLEN];
+        log_msg(LOG_DEBUG, "closing a connection from %s: code %u, reason %s",
+                addr_str(c->ip->addr, a, sizeof(a)), ws_code, bye_reason ? bye_reason : "-");
     }
     conn_forget_peer(s, c);
     c->state = CONN_CLOSING;
