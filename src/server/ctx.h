@@ -22,7 +22,7 @@
 
 /* Bytes read from a socket per read() call, and the size of the shared read buffer. */
 #define SERVER_READ_BYTES 65536
-/* JSON tokens one message may have. A WebTorrent announce with 10 offers needs about 70; a scrape
+/* JSON tokens one message may have. A WebTorrent announce with 10 offers needs 95; a scrape
  * of 100 infohashes about 105. */
 #define SERVER_MAX_JSON_TOKENS 1024
 /* Seconds a closing connection may take to drain its output and receive the peer's close. */
