@@ -226,6 +226,16 @@ export class Server {
    */
   async restart () {
     const result = await this.stopChecked()
+    await this.start()
+    return result
+  }
+
+  /**
+   * Starts the process again (after stop() or a crash) with the same flags and database, on the
+   * same port when it is still free (another one otherwise).
+   */
+  async start () {
+    if (this.child && !this.exit) throw new Error('server is still running')
     try {
       await this._spawn()
     } catch (err) {
@@ -233,7 +243,7 @@ export class Server {
       this.port = await freePort()
       await this._spawn()
     }
-    return result
+    return this
   }
 
   /** Removes the temporary directory (the server must be stopped). */
