@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,11 +289,18 @@ static const char *skip_ws(const char *p, const char *e) {
 
 /* p points at a quote. Returns the pointer past the closing quote, or NULL when unterminated. */
 static const char *skip_string(const char *p, const char *e) {
-    for (p++; p < e; p++) {
-        if (*p == '\\')
-            p++;
-        else if (*p == '"')
-            return p + 1;
+    /* memchr finds the candidate quotes quickly (SDPs are long and full of escapes); a quote
+     * preceded by an odd number of backslashes is escaped and the search goes on. */
+    for (p++; p < e;) {
+        const char *q = memchr(p, '"', (size_t)(e - p));
+        if (q == NULL)
+            return NULL;
+        size_t bs = 0;
+        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return q + 1;
+        p = q + 1;
     }
     return NULL;
 }
@@ -545,7 +553,7 @@ static struct {
     .addr_base = 2,
     .duration = 10,
     .warmup = 2,
-    .ramp_timeout = 120,
+    .ramp_timeout = 60,
     .req_timeout = 10,
 };
 
@@ -655,6 +663,7 @@ static uint8_t *g_ih_json_len;
 static uint64_t g_ts_key; /* hides the send time inside offer IDs so they still look random */
 static uint64_t g_t0;
 static bool g_measuring;
+static bool g_started; /* the ramp is over: active connections may send requests */
 static volatile sig_atomic_t g_stop;
 static uint8_t g_rbuf[READ_CHUNK];
 
@@ -1087,7 +1096,7 @@ static void send_scrape(conn_t *c) {
 
 /* Sends new requests while the window and the rate allow; an active connection's loop. */
 static void pump(conn_t *c) {
-    if (c->kind != KIND_ACTIVE || c->state != CS_OPEN || g_stop)
+    if (c->kind != KIND_ACTIVE || c->state != CS_OPEN || g_stop || !g_started)
         return;
     if (g_cfg.mode == MODE_ST && !c->identified)
         return;
@@ -1727,7 +1736,7 @@ static void usage(void) {
         "  --rate R            cap on messages sent per second, all connections (default none)\n"
         "  --duration S        measurement window in seconds (default 10)\n"
         "  --warmup S          seconds between the last connection opening and the window (2)\n"
-        "  --ramp-timeout S    give up waiting for connections to open after S s (default 120)\n"
+        "  --ramp-timeout S    give up waiting for connections to open after S s (default 60)\n"
         "  --req-timeout S     a request unanswered this long is counted and forgotten (10)\n"
         "  --server-pid PID    read the server's CPU time and memory from /proc\n"
         "  --server-stats      read drop counters from the server's GET /stats.json (sigtracker)\n"
@@ -2128,6 +2137,12 @@ int main(int argc, char **argv) {
                     fprintf(stderr, "loadgen: ramp timed out: %u of %u active open, %u idle\n",
                             g_open_active, g_cfg.connections, g_settled_idle);
                 ramp_s = (double)(now - start) / NS_PER_S;
+                /* Active connections start together once all are open, as aquatic's
+                 * measure_after_max_connections_reached does: a busy server must not be asked
+                 * to accept connections and serve the first ones' load at the same time. */
+                g_started = true;
+                for (uint32_t i = 0; i < g_cfg.connections; i++)
+                    pump(&g_conns[i]);
                 phase = PH_WARMUP;
                 phase_at = now;
                 churn_start = now;
@@ -2201,8 +2216,9 @@ int main(int argc, char **argv) {
     if (have_stats)
         have_stats = fetch_stats(st1) == 0;
     if (phase != PH_MEASURE) {
-        fprintf(stderr, "loadgen: stopped before the measurement window opened\n");
-        window_s = 1e-9;
+        fprintf(stderr, "loadgen: stopped before the measurement window opened; the figures "
+                        "below cover the whole run\n");
+        window_s = (double)(stop - start) / NS_PER_S;
     }
     report(window_s, ramp_s, cpu_s, rss0, rss, hwm, have_stats, st0, st1);
     for (uint32_t i = 0; i < g_nconns; i++)
