@@ -1,0 +1,452 @@
+/* fuzz_conn.c: libFuzzer driver for the whole connection: HTTP upgrade, WebSocket framing,
+ * fragmentation, JSON, both dialects, the tracker, the swarms and the housekeeping tick, all
+ * through conn_feed on connections with fd = -1 (no sockets).
+ *
+ * One server is created per process (its database in /tmp, named after the pid) and reused;
+ * every input gets fresh connections, and everything is closed and freed after the input, so no
+ * connection, swarm or peer ID outlives it. The clock is reset at the start of every input and
+ * the sampling generator reseeded, so an input replays the same way.
+ *
+ * Input format. Byte 0 chooses the mode:
+ *   0x00-0x1f  raw: the rest is fed as it is to one fresh connection (no upgrade is sent first),
+ *              in chunks of (byte0 & 0x1f) bytes (0 = all at once): the HTTP parser, the
+ *              upgrade and whatever frames follow.
+ *   0x20-0xff  framed: connections 0 and 1 are created and upgraded with a valid request (one of
+ *              a few variants, by byte0), then the rest is a sequence of records:
+ *                header  bits 0-2: opcode index into {CONT, TEXT, BINARY, CLOSE, PING, PONG,
+ *                                  3 (reserved), 0xB (reserved)}
+ *                        bit 3:    FIN
+ *                        bits 4-5: target connection 0-3 (2 and 3 are created on first use)
+ *                        bits 6-7: kind: 0 masked frame, 1 masked frame fed in two chunks split at
+ *                                  the byte after the length, 2 raw bytes, 3 control action
+ *                length  one byte; 255 means a 16-bit big-endian length follows
+ *                payload that many bytes (fewer at the end of the input)
+ *              Control actions (payload[0] % 4): 0 advance the clock by payload[1] seconds and
+ *              run server_tick, 1 end the loop iteration, 2 close the target connection,
+ *              3 advance the clock by payload[1] * 16 milliseconds (token buckets refill).
+ * So most inputs are valid masked frames, and the fuzzer gets past framing into the JSON and the
+ * ST and WebTorrent handlers at once.
+ *
+ * After every step the driver checks the server's invariants: the swarm totals equal the
+ * memberships of the live connections, the registry holds exactly the peer IDs the connections
+ * hold, closing connections hold neither, every membership is where its index says, and every
+ * frame the server queued is well formed, with text frames valid UTF-8 JSON objects. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "json/json.h"
+#include "server/conn.h"
+#include "server/server.h"
+#include "ws/frame.h"
+#include "ws/utf8.h"
+
+/* Connections one framed input may use. */
+#define FUZZ_CONNS 4
+/* Inputs after which the server (and its database) is recreated, so the database and its cache
+ * cannot grow without bound over a long run. */
+#define FUZZ_RECREATE_EVERY 20000
+/* Clock at the start of every input: seconds, and unix time for the database. */
+#define FUZZ_BASE_SECONDS 1000
+#define FUZZ_BASE_WALL 1800000000
+/* Tokens for checking the server's output (a scrape answer for max_scrape infohashes needs about
+ * 7 per infohash). */
+#define FUZZ_OUT_TOKENS 16384
+/* Nesting allowed in the server's output: a relayed payload is one level below its envelope. */
+#define FUZZ_OUT_DEPTH 64
+
+static const char *const upgrades[] = {
+    "GET /announce HTTP/1.1\r\nHost: localhost:8000\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n",
+    "GET / HTTP/1.1\r\nhost: tracker.example\r\nconnection: keep-alive, Upgrade\r\n"
+    "upgrade: WebSocket\r\nsec-websocket-version: 13\r\norigin: https://app.example\r\n"
+    "sec-websocket-key: x3JJHMbDL1EzLkh9GBhXDw==\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+    "GET /?x=1 HTTP/1.1\nHost: a\nUpgrade: websocket\nConnection: upgrade\n"
+    "Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\nSec-WebSocket-Version: 13\n"
+    "X-Forwarded-For: 203.0.113.7, 198.51.100.2\n\n",
+};
+
+static const uint8_t opcodes[8] = {WS_OP_CONT, WS_OP_TEXT, WS_OP_BINARY, WS_OP_CLOSE,
+                                   WS_OP_PING, WS_OP_PONG, 0x3,          0xB};
+
+static server_t *srv;
+static char db_path[128];
+static unsigned long inputs;
+/* Set from SIGTRACKER_FUZZ_TRACE: print every frame the server queues (to check seeds). */
+static int trace;
+static json_tok_t out_toks[FUZZ_OUT_TOKENS];
+
+/* Aborts with a message when cond is false, so that libFuzzer records the input. */
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static void remove_db(void) {
+    char p[160];
+    unlink(db_path);
+    snprintf(p, sizeof(p), "%s-wal", db_path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", db_path);
+    unlink(p);
+}
+
+static void destroy_server(void) {
+    if (srv != NULL) {
+        server_destroy(srv);
+        srv = NULL;
+        remove_db();
+    }
+}
+
+static void create_server(void) {
+    config_t cfg;
+    config_defaults(&cfg);
+    snprintf(db_path, sizeof(db_path), "/tmp/sigtracker-fuzz-conn-%ld.db", (long)getpid());
+    remove_db();
+    snprintf(cfg.db_path, sizeof(cfg.db_path), "%s", db_path);
+    cfg.log_level = LOG_OFF;
+    /* Limits small enough for inputs to reach them. */
+    cfg.max_frame = 8192;
+    cfg.max_message = 16384;
+    cfg.max_outbuf = 16384;
+    cfg.max_swarms = 16;
+    cfg.max_scrape = 20;
+    cfg.max_connections = 64;
+    /* Shedding starts above 3 connections, so inputs that open all four can trigger it. */
+    cfg.shed_high = 3;
+    cfg.shed_low = 2;
+    char err[256];
+    srv = server_create(&cfg, err, sizeof(err));
+    if (srv == NULL) {
+        fprintf(stderr, "fuzz_conn: server_create: %s\n", err);
+        abort();
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    log_set_level(LOG_OFF);
+    trace = getenv("SIGTRACKER_FUZZ_TRACE") != NULL;
+    create_server();
+    atexit(destroy_server);
+    return 0;
+}
+
+/* ---- invariants ----------------------------------------------------------------------------- */
+
+/* Checks every frame of c->out (after an HTTP head, if one is there). */
+static void check_output(const conn_t *c) {
+    const uint8_t *p = c->out.data;
+    size_t n = c->out.len, off = 0;
+    if (n == 0)
+        return;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        /* Plain HTTP answers carry a body and end the connection; only a 101 may be followed by
+         * frames. */
+        if (n < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0)
+            return;
+        const uint8_t *end = memmem(p, n, "\r\n\r\n", 4);
+        CHECK(end != NULL);
+        off = (size_t)(end - p) + 4;
+    }
+    while (off < n) {
+        CHECK(n - off >= 2);
+        uint8_t b0 = p[off], b1 = p[off + 1];
+        CHECK((b0 & 0x80) != 0); /* FIN: the server never fragments */
+        CHECK((b0 & 0x70) == 0);
+        CHECK((b1 & 0x80) == 0); /* never masked */
+        int op = b0 & 0x0f;
+        uint64_t len = b1 & 0x7f;
+        size_t h = 2;
+        if (len == 126) {
+            CHECK(n - off >= 4);
+            len = (uint64_t)p[off + 2] << 8 | p[off + 3];
+            CHECK(len > 125);
+            h = 4;
+        } else if (len == 127) {
+            CHECK(n - off >= 10);
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | p[off + 2 + i];
+            CHECK(len > 0xffff);
+            h = 10;
+        }
+        CHECK(len <= n - off - h);
+        const uint8_t *pl = p + off + h;
+        if (trace)
+            fprintf(stderr, "  -> conn %p op %d: %.*s\n", (const void *)c, op,
+                    op == WS_OP_CLOSE ? 0 : (int)len, (const char *)pl);
+        if (trace && op == WS_OP_CLOSE && len == 2)
+            fprintf(stderr, "     close code %u\n", (unsigned)(pl[0] << 8 | pl[1]));
+        switch (op) {
+        case WS_OP_TEXT: {
+            CHECK(utf8_valid(pl, (size_t)len));
+            int r = json_parse((const char *)pl, (size_t)len, out_toks, FUZZ_OUT_TOKENS,
+                               FUZZ_OUT_DEPTH);
+            if (r < 0)
+                fprintf(stderr, "server wrote invalid JSON: %.*s\n", (int)len, (const char *)pl);
+            CHECK(r >= 1);
+            CHECK(out_toks[0].type == JSON_OBJECT);
+            break;
+        }
+        case WS_OP_CLOSE:
+            CHECK(len == 2);
+            break;
+        case WS_OP_PING:
+        case WS_OP_PONG:
+            CHECK(len <= WS_MAX_CONTROL_PAYLOAD);
+            break;
+        default:
+            CHECK(op == WS_OP_TEXT); /* any other opcode is unexpected here */
+        }
+        off += h + (size_t)len;
+    }
+}
+
+static void check_invariants(server_t *s) {
+    uint64_t members = 0, seeders = 0, peers = 0, conns = 0;
+    for (conn_t *c = s->conns; c; c = c->next) {
+        conns++;
+        uint32_t mine = 0;
+        for (swarm_member_t *m = c->members; m; m = m->next_of_owner) {
+            CHECK(m->owner == c);
+            CHECK(m->dialect == c->dialect);
+            CHECK(m->index < m->swarm->count);
+            CHECK(m->swarm->members[m->index] == m);
+            CHECK(m->seeder == (m->index >= m->swarm->count - m->swarm->seeders));
+            seeders += m->seeder;
+            mine++;
+        }
+        CHECK(mine == c->nswarms);
+        CHECK(mine <= s->cfg.max_swarms);
+        members += mine;
+        if (c->peer != NULL) {
+            peers++;
+            CHECK(c->peer->owner == c);
+            CHECK(registry_find(s->registry, c->peer->id, c->peer->len) == c->peer);
+        }
+        if (c->members != NULL)
+            CHECK(c->peer != NULL);
+        if (c->state == CONN_CLOSING || c->state == CONN_DRAIN) {
+            CHECK(c->peer == NULL);
+            CHECK(c->members == NULL);
+            CHECK(c->in.len == 0);
+            CHECK(c->frag.len == 0);
+        }
+        if (c->state == CONN_HTTP)
+            CHECK(c->dialect == DIALECT_NONE);
+        CHECK(c->noffers <= c->offers_cap);
+        check_output(c);
+    }
+    swarm_totals_t t = swarm_totals(s->swarms);
+    CHECK(conns == s->nconns);
+    CHECK(t.members == members);
+    CHECK(t.seeders == seeders);
+    CHECK(t.swarms <= t.members);
+    CHECK(registry_count(s->registry) == peers);
+}
+
+/* ---- driving -------------------------------------------------------------------------------- */
+
+/* Discards queued output the way server_end_iteration does for fd -1, after checking it. */
+static void drop_output(server_t *s) {
+    for (conn_t *c = s->conns; c; c = c->next)
+        buf_dispose(&c->out);
+}
+
+/* Feeds a private copy of p[0..n): conn_feed unmasks frames in place. */
+static void feed(server_t *s, conn_t *c, const uint8_t *p, size_t n) {
+    if (n == 0)
+        return;
+    uint8_t *copy = malloc(n);
+    memcpy(copy, p, n);
+    conn_feed(s, c, copy, n);
+    free(copy);
+}
+
+/* Builds a masked client frame for payload p[0..n) into out (n + 14 bytes). */
+static size_t build_frame(uint8_t *out, int fin, int opcode, const uint8_t *p, size_t n,
+                          uint32_t mask_seed) {
+    size_t h = 0;
+    out[h++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+    if (n <= 125) {
+        out[h++] = (uint8_t)(0x80 | n);
+    } else if (n <= 0xffff) {
+        out[h++] = 0x80 | 126;
+        out[h++] = (uint8_t)(n >> 8);
+        out[h++] = (uint8_t)n;
+    } else {
+        out[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            out[h++] = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    uint8_t mask[4] = {(uint8_t)(mask_seed * 0x9d + 1), (uint8_t)(mask_seed >> 3 ^ 0x5a),
+                       (uint8_t)(mask_seed * 7 + 0x33), (uint8_t)(0xc4 ^ mask_seed)};
+    memcpy(out + h, mask, 4);
+    h += 4;
+    for (size_t i = 0; i < n; i++)
+        out[h + i] = p[i] ^ mask[i % 4];
+    return h + n;
+}
+
+/* Starts an input: the clock at its base, the generator reseeded, housekeeping not yet due. */
+static void reset_clock(server_t *s) {
+    s->now = FUZZ_BASE_SECONDS;
+    s->now_ms = FUZZ_BASE_SECONDS * 1000u;
+    s->wall = FUZZ_BASE_WALL;
+    s->next_tick = s->now + 1;
+    s->next_flush_db = s->now + s->cfg.db_flush;
+    rng_seed(&s->rng, 0x5eed);
+}
+
+static conn_t *open_upgraded(server_t *s, const char *req) {
+    conn_t *c = conn_create(s, -1, NULL, 0);
+    CHECK(c != NULL);
+    feed(s, c, (const uint8_t *)req, strlen(req));
+    CHECK(c->state == CONN_WS);
+    check_output(c);
+    buf_dispose(&c->out);
+    return c;
+}
+
+/* Closes every connection and frees them; afterwards the server must hold nothing. */
+static void close_all(server_t *s) {
+    for (conn_t *c = s->conns; c; c = c->next)
+        conn_close(s, c, WS_CLOSE_GOING_AWAY, NULL);
+    check_invariants(s);
+    server_end_iteration(s);
+    CHECK(s->conns == NULL);
+    CHECK(s->nconns == 0);
+    CHECK(s->flush_list == NULL);
+    CHECK(s->close_list == NULL);
+    CHECK(s->ips.count == 0);
+    swarm_totals_t t = swarm_totals(s->swarms);
+    CHECK(t.swarms == 0 && t.members == 0 && t.seeders == 0);
+    CHECK(registry_count(s->registry) == 0);
+}
+
+static void run_raw(server_t *s, const uint8_t *data, size_t size, size_t chunk) {
+    conn_t *c = conn_create(s, -1, NULL, 0);
+    CHECK(c != NULL);
+    if (chunk == 0)
+        chunk = size;
+    for (size_t off = 0; off < size; off += chunk) {
+        size_t n = size - off < chunk ? size - off : chunk;
+        feed(s, c, data + off, n);
+        check_invariants(s);
+        drop_output(s);
+    }
+}
+
+/* Returns the live connection slot i, creating and upgrading it if it is not open. A slot whose
+ * connection was freed (closed and then an iteration ended) is reopened. */
+static conn_t *slot(server_t *s, conn_t **conns, int i, const char *req) {
+    if (conns[i] != NULL) {
+        for (conn_t *c = s->conns; c; c = c->next)
+            if (c == conns[i])
+                return c;
+    }
+    conns[i] = open_upgraded(s, req);
+    return conns[i];
+}
+
+static void run_framed(server_t *s, const uint8_t *data, size_t size, const char *req) {
+    conn_t *conns[FUZZ_CONNS] = {NULL};
+    slot(s, conns, 0, req);
+    slot(s, conns, 1, req);
+    size_t off = 0;
+    uint32_t rec = 0;
+    uint8_t *wire = malloc(size + 16);
+    while (off < size) {
+        uint8_t hdr = data[off++];
+        if (off >= size)
+            break;
+        size_t len = data[off++];
+        if (len == 255) {
+            if (size - off < 2)
+                break;
+            len = (size_t)data[off] << 8 | data[off + 1];
+            off += 2;
+        }
+        if (len > size - off)
+            len = size - off;
+        const uint8_t *p = data + off;
+        off += len;
+        rec++;
+        int opcode = opcodes[hdr & 7];
+        int fin = (hdr >> 3) & 1;
+        int target = (hdr >> 4) & 3;
+        int kind = hdr >> 6;
+        conn_t *c = slot(s, conns, target, req);
+        switch (kind) {
+        case 0: {
+            size_t n = build_frame(wire, fin, opcode, p, len, rec);
+            feed(s, c, wire, n);
+            break;
+        }
+        case 1: {
+            /* The first payload byte doubles as the split point. */
+            size_t n = build_frame(wire, fin, opcode, p, len, rec);
+            size_t cut = len ? p[0] % (n + 1) : n / 2;
+            feed(s, c, wire, cut);
+            feed(s, c, wire + cut, n - cut);
+            break;
+        }
+        case 2:
+            feed(s, c, p, len);
+            break;
+        case 3: {
+            uint8_t action = len > 0 ? p[0] % 4 : 0;
+            uint8_t amount = len > 1 ? p[1] : 1;
+            if (action == 0) {
+                s->now += amount;
+                s->now_ms += amount * 1000u;
+                s->wall += amount;
+                check_invariants(s);
+                server_tick(s);
+                check_invariants(s);
+                server_end_iteration(s);
+            } else if (action == 1) {
+                check_invariants(s);
+                server_end_iteration(s);
+            } else if (action == 2) {
+                conn_close(s, c, WS_CLOSE_NORMAL, len > 2 ? "fuzz" : NULL);
+            } else {
+                s->now_ms += amount * 16u;
+            }
+            break;
+        }
+        }
+        check_invariants(s);
+        drop_output(s);
+    }
+    free(wire);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size == 0)
+        return 0;
+    if (++inputs % FUZZ_RECREATE_EVERY == 0) {
+        destroy_server();
+        create_server();
+    }
+    server_t *s = srv;
+    reset_clock(s);
+    uint8_t mode = data[0];
+    if (mode < 0x20)
+        run_raw(s, data + 1, size - 1, mode & 0x1f);
+    else
+        run_framed(s, data + 1, size - 1, upgrades[mode % (sizeof(upgrades) / sizeof(*upgrades))]);
+    close_all(s);
+    return 0;
+}
