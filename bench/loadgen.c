@@ -1651,6 +1651,14 @@ static double proc_cpu(pid_t pid) {
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Returns this process's own CPU seconds: a load generator at 100 % limits what it measures. */
+static double self_cpu(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* Reads VmRSS and VmHWM (kB) of the server. Returns 0 or -1. */
 static int proc_mem(pid_t pid, long *rss, long *hwm) {
     char path[64], line[256];
@@ -1956,7 +1964,7 @@ static void sweep(uint64_t now) {
         if (c->state == CS_FREE)
             continue;
         if (c->state != CS_OPEN || (c->kind != KIND_ACTIVE && !c->settled && c->nreq == 0)) {
-            if (now - c->opened_ns > req_limit) {
+            if (now > c->opened_ns && now - c->opened_ns > req_limit) {
                 g_n.connect_failures++;
                 note_reason("open not completed within %.0f s", g_cfg.req_timeout);
                 if (c->kind == KIND_IDLE)
@@ -1967,7 +1975,9 @@ static void sweep(uint64_t now) {
             }
             continue;
         }
-        while (c->nreq > 0 && now - c->req[c->req_head].sent_ns > req_limit) {
+        /* Times taken later in this iteration than now would underflow: compare both ways. */
+        while (c->nreq > 0 && now > c->req[c->req_head].sent_ns &&
+               now - c->req[c->req_head].sent_ns > req_limit) {
             g_n.timeouts++;
             c->req_head = (uint8_t)((c->req_head + 1) % MAX_WINDOW);
             c->nreq--;
@@ -1982,8 +1992,9 @@ static void refill_credit(uint64_t now, uint64_t *last) {
         return;
     g_credit += g_cfg.rate * (double)(now - *last) / NS_PER_S;
     *last = now;
-    /* At most 10 ms of sending may be saved up, so the cap holds over short spans too. */
-    double cap = fmax(g_cfg.rate / 100.0, 1.0);
+    /* At most 1 ms of sending may be saved up: bursts would queue behind each other in the
+     * server and the latency measured would be the burst's, not the rate's. */
+    double cap = fmax(g_cfg.rate / 1000.0, 1.0);
     if (g_credit > cap)
         g_credit = cap;
     while (g_wait_head != NULL && g_credit >= 1.0) {
@@ -2003,6 +2014,8 @@ static const char *mode_name(void) {
 static double us(uint64_t ns) {
     return (double)ns / NS_PER_US;
 }
+
+static double g_self_cpu_s; /* this process's CPU seconds in the window */
 
 static void report(double window_s, double ramp_s, double cpu_s, long rss0, long rss, long hwm,
                    bool have_stats, const uint64_t st0[NSTAT], const uint64_t st1[NSTAT]) {
@@ -2047,6 +2060,8 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
                "connection, %.0f B per connection above the start\n",
                rss, hwm, rss0, rss_per, delta_per);
     }
+    printf("  load generator cpu: %.2f s in the window (%.0f%% of one core)\n", g_self_cpu_s,
+           100.0 * g_self_cpu_s / window_s);
     printf("  latency announce->response: p50 %.0f us, p99 %.0f us, max %.0f us (%llu)\n",
            us(hist_quantile(&n->ann, 0.5)), us(hist_quantile(&n->ann, 0.99)), us(n->ann.max),
            (unsigned long long)n->ann.count);
@@ -2056,7 +2071,8 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
     printf("  latency offer sent->answer back: p50 %.0f us, p99 %.0f us, max %.0f us (%llu)\n",
            us(hist_quantile(&n->answer, 0.5)), us(hist_quantile(&n->answer, 0.99)),
            us(n->answer.max), (unsigned long long)n->answer.count);
-    printf("  problems: %llu error messages, %llu closes by the server, %llu requests timed out, "
+    printf("  problems (whole run): %llu error messages, %llu closes by the server, %llu requests "
+           "timed out, "
            "%llu connect and %llu upgrade failures, %llu unmatched, %llu malformed, %llu reopens\n",
            (unsigned long long)n->errors, (unsigned long long)n->closes,
            (unsigned long long)n->timeouts, (unsigned long long)n->connect_failures,
@@ -2083,7 +2099,7 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
            "rss_per_conn_b=%.0f rss_delta_per_conn_b=%.0f held=%u announces=%llu offers_sent=%llu "
            "offers_recv=%llu answers_sent=%llu answers_recv=%llu errors=%llu closes=%llu "
            "timeouts=%llu connect_failures=%llu upgrade_failures=%llu unmatched=%llu "
-           "malformed=%llu churn_done=%llu churn_p50_us=%.0f churn_p99_us=%.0f",
+           "malformed=%llu churn_done=%llu churn_p50_us=%.0f churn_p99_us=%.0f loadgen_cpu_s=%.3f",
            mode_name(), g_cfg.connections, g_cfg.idle, g_cfg.churn, window_s,
            (unsigned long long)n->sent, (unsigned long long)n->recv, sent_s, recv_s,
            sent_s + recv_s, cpu_s, per_cpu, recv_cpu, us(hist_quantile(&n->ann, 0.5)),
@@ -2098,7 +2114,7 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
            (unsigned long long)n->connect_failures, (unsigned long long)n->upgrade_failures,
            (unsigned long long)n->unmatched, (unsigned long long)n->bad_messages,
            (unsigned long long)n->churn_done, us(hist_quantile(&n->churn, 0.5)),
-           us(hist_quantile(&n->churn, 0.99)));
+           us(hist_quantile(&n->churn, 0.99)), g_self_cpu_s);
     if (have_stats)
         for (size_t i = 0; i < NSTAT; i++)
             printf(" srv_%s=%llu", STAT_KEYS[i], (unsigned long long)sd[i]);
@@ -2150,11 +2166,22 @@ int main(int argc, char **argv) {
                         g_open_active, g_settled_idle, ramp_s);
             }
         } else if (phase == PH_WARMUP && now - phase_at >= (uint64_t)(g_cfg.warmup * NS_PER_S)) {
+            /* Traffic and latency count from here; problems count over the whole run, ramp
+             * included, so that a failure while connecting is never hidden. */
+            static counts_t keep;
+            keep = g_n;
             memset(&g_n, 0, sizeof(g_n));
-            memset(g_reasons, 0, sizeof(g_reasons));
-            g_reasons_other = 0;
+            g_n.errors = keep.errors;
+            g_n.closes = keep.closes;
+            g_n.timeouts = keep.timeouts;
+            g_n.unmatched = keep.unmatched;
+            g_n.bad_messages = keep.bad_messages;
+            g_n.connect_failures = keep.connect_failures;
+            g_n.upgrade_failures = keep.upgrade_failures;
+            g_n.reopens = keep.reopens;
             if (g_cfg.server_pid)
                 cpu0 = proc_cpu(g_cfg.server_pid);
+            g_self_cpu_s = self_cpu();
             if (g_cfg.server_stats)
                 have_stats = fetch_stats(st0) == 0;
             phase = PH_MEASURE;
@@ -2206,6 +2233,7 @@ int main(int argc, char **argv) {
 
     uint64_t stop = now_ns();
     g_measuring = false;
+    g_self_cpu_s = phase == PH_MEASURE ? self_cpu() - g_self_cpu_s : self_cpu();
     double window_s = phase == PH_MEASURE ? (double)(stop - phase_at) / NS_PER_S : 0;
     double cpu_s = 0;
     if (g_cfg.server_pid) {

@@ -33,7 +33,7 @@ void st_error(server_t *s, conn_t *c, const char *code, const char *message, con
     conn_frame_end(s, c, off, WS_OP_TEXT);
 }
 
-void st_rate_limited(server_t *s, conn_t *c, const char *ref, uint32_t retry_ms,
+void st_rate_limited(server_t *s, conn_t *c, const st_limited_t *what, uint32_t retry_ms,
                      const char *message) {
     s->count.rate_limited++;
     if (!conn_can_send(s, c))
@@ -41,8 +41,16 @@ void st_rate_limited(server_t *s, conn_t *c, const char *ref, uint32_t retry_ms,
     size_t off = conn_frame_begin(c);
     put_str(&c->out, "{\"type\":\"error\",\"code\":", "rate_limited");
     put_str(&c->out, ",\"message\":", message);
-    if (ref != NULL)
-        put_str(&c->out, ",\"ref\":", ref);
+    if (what != NULL && what->ref != NULL)
+        put_str(&c->out, ",\"ref\":", what->ref);
+    if (what != NULL && what->to != NULL) {
+        JW_LIT(&c->out, ",\"to\":");
+        jw_str(&c->out, what->to, what->to_len);
+    }
+    if (what != NULL && what->info_hash != NULL) {
+        JW_LIT(&c->out, ",\"info_hash\":");
+        jw_hex(&c->out, what->info_hash, 20);
+    }
     JW_LIT(&c->out, ",\"retry_after_ms\":");
     jw_u64(&c->out, retry_ms);
     JW_LIT(&c->out, "}");
@@ -241,7 +249,8 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         char msg[ST_MAX_MESSAGE_TEXT];
         snprintf(msg, sizeof(msg), "announce again in %u s (min_interval %u s)",
                  (retry + 999) / 1000, s->cfg.min_interval);
-        st_rate_limited(s, c, ref, retry, msg);
+        st_limited_t what = {ref, NULL, 0, ih};
+        st_rate_limited(s, c, &what, retry, msg);
         return;
     }
     if (r == -ENOSPC) {
@@ -319,15 +328,16 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
         conn_frame_end(s, c, off, WS_OP_TEXT);
         return;
     }
+    st_limited_t what = {type, to, (size_t)n, hi >= 0 ? ih : NULL};
     uint32_t wait =
         bucket_take(&c->sig_bucket, s->now_ms, s->cfg.signal_rate, s->cfg.signal_burst, 1);
     if (wait != 0) {
-        st_rate_limited(s, c, type, wait, "you are sending signals too fast");
+        st_rate_limited(s, c, &what, wait, "you are sending signals too fast");
         return;
     }
     wait = bucket_take(&dst->recv_bucket, s->now_ms, s->cfg.recv_rate, s->cfg.recv_burst, 1);
     if (wait != 0) {
-        st_rate_limited(s, c, type, wait, "that peer is receiving signals too fast");
+        st_rate_limited(s, c, &what, wait, "that peer is receiving signals too fast");
         return;
     }
     if (!conn_can_send(s, dst))

@@ -17,8 +17,17 @@ void st_handle(server_t *s, conn_t *c, const char *src, int ntoks);
 /* Queues {"type":"error","code":code,"message":message[,"ref":ref]} on c. ref may be NULL. */
 void st_error(server_t *s, conn_t *c, const char *code, const char *message, const char *ref);
 
-/* Queues a rate_limited error with retry_after_ms; ref may be NULL. */
-void st_rate_limited(server_t *s, conn_t *c, const char *ref, uint32_t retry_ms,
+/* What a rate_limited error refers to, so the client can tell which request to retry. Every
+ * field may be NULL. */
+typedef struct st_limited {
+    const char *ref; /* the request type */
+    const char *to;  /* a signal's recipient */
+    size_t to_len;
+    const uint8_t *info_hash; /* 20 bytes */
+} st_limited_t;
+
+/* Queues {"type":"error","code":"rate_limited",...,"retry_after_ms":N} on c. */
+void st_rate_limited(server_t *s, conn_t *c, const st_limited_t *what, uint32_t retry_ms,
                      const char *message);
 
 /* Queues {"type":"bye","reason":reason} on c, even over a full output queue. */

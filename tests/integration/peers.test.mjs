@@ -4,9 +4,20 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
-  OP, SLOW, buildFrame, closeAll, connect, connectMany, randomInfoHash, randomPeerId, rawWs,
-  sleep, startServer, stats, waitForStats
+  OP, SLOW, buildFrame, closeAll, connect, connectMany, nastyId, randomInfoHash, randomPeerId,
+  rawWs, sleep, startServer, stats, waitForStats
 } from './helpers.mjs'
+
+/** A small seeded PRNG (mulberry32), so the model test is reproducible. */
+function mulberry32 (a) {
+  return () => {
+    a |= 0
+    a = (a + 0x6d2b79f5) | 0
+    let t = Math.imul(a ^ (a >>> 15), 1 | a)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
 
 function announce (client, infoHash, fields = {}) {
   return client.request({ type: 'announce', info_hash: infoHash, ...fields }, { type: 'announce' })
@@ -150,6 +161,146 @@ describe('peers', () => {
     }
   })
 
+  test('model check: random joins, completions, stops and disconnects', async (t) => {
+    const srv = await startServer({ t, args: ['--min-interval', '0', '--max-numwant', '50'] })
+    const rnd = mulberry32(0x5eed)
+    const IH = randomInfoHash()
+    const N = 12
+    const peers = [] // { c, id, state: null | 'seed' | 'leech' }
+    for (let i = 0; i < N; i++) {
+      const c = await connect(srv, { name: `m${i}` })
+      const id = randomPeerId(`m${i}`)
+      await c.ola(id)
+      peers.push({ c, id, state: null })
+    }
+    let completions = 0
+    try {
+      for (let step = 0; step < 300; step++) {
+        const p = peers[Math.floor(rnd() * N)]
+        const op = Math.floor(rnd() * 7)
+        if (op === 6) {
+          // Disconnect (normal close: the server has dropped the peer once the close is done)
+          // and come back with the same ID.
+          await p.c.close()
+          p.c = await connect(srv, { name: p.c.name })
+          await p.c.ola(p.id)
+          p.state = null
+          continue
+        }
+        const fields = [
+          { event: 'started', left: rnd() < 0.5 ? 0 : 10 },
+          { event: 'completed', left: 0 },
+          { event: 'stopped' },
+          { left: rnd() < 0.3 ? 0 : 5 },
+          {},
+          { event: 'started' }
+        ][op]
+        const before = p.state
+        const ans = await announce(p.c, IH, { num_want: 50, ...fields })
+        if (fields.event === 'stopped') {
+          p.state = null
+        } else {
+          if (fields.event === 'completed' && before !== 'seed') completions++
+          if (fields.event === 'completed' || fields.left === 0) p.state = 'seed'
+          else if (fields.left > 0) p.state = 'leech'
+          else p.state = before || 'leech'
+        }
+        const ctx = `step ${step}: ${p.id} ${JSON.stringify(fields)} (${before} → ${p.state}): ${JSON.stringify(ans)}`
+        assert.equal(ans.complete, peers.filter((q) => q.state === 'seed').length, ctx)
+        assert.equal(ans.incomplete, peers.filter((q) => q.state === 'leech').length, ctx)
+        const eligible = peers.filter((q) => q !== p && q.state && (p.state !== 'seed' || q.state === 'leech'))
+        assert.equal(ans.peers.length, p.state ? eligible.length : 0, ctx)
+        for (const x of ans.peers) {
+          const q = eligible.find((e) => e.id === x.peer_id)
+          assert.ok(q, `${ctx}: ${x.peer_id} should not be listed`)
+          assert.equal(x.complete, q.state === 'seed', ctx)
+        }
+      }
+      const sc = await peers[0].c.request({ type: 'scrape', info_hashes: [IH] }, { type: 'scrape' })
+      assert.equal(sc.files[IH].downloaded, completions)
+      const st = await stats(srv)
+      assert.equal(st.seeders, peers.filter((q) => q.state === 'seed').length)
+      assert.equal(st.leechers, peers.filter((q) => q.state === 'leech').length)
+    } finally {
+      await closeAll(peers.map((p) => p.c))
+    }
+  })
+
+  test('shutdown: ST peers get bye "shutdown", WebTorrent peers a failure per swarm, then 1001', async (t) => {
+    const srv = await startServer({ t })
+    const st = await connect(srv, { name: 'sd-st' })
+    const wt = await connect(srv, { name: 'sd-wt' })
+    await st.ola(randomPeerId('sd'))
+    const IHs = [nastyId(), nastyId()]
+    const pid = nastyId()
+    for (const ih of IHs) {
+      wt.sendJson({ action: 'announce', info_hash: ih, peer_id: pid, left: 1, event: 'started' })
+      await wt.next({ action: 'announce', info_hash: ih })
+    }
+    const result = await srv.stopChecked()
+    assert.deepEqual(await st.next(), { type: 'bye', reason: 'shutdown' })
+    assert.equal((await st.closed).code, 1001)
+    const failures = [await wt.next(), await wt.next()]
+    assert.deepEqual(failures.map((f) => f.info_hash).sort(), [...IHs].sort())
+    for (const f of failures) {
+      assert.deepEqual(Object.keys(f), ['action', 'info_hash', 'failure reason'])
+      assert.equal(f.action, 'announce')
+      assert.match(f['failure reason'], /restart/)
+    }
+    assert.equal((await wt.closed).code, 1001)
+    assert.equal(result.code, 0)
+  })
+
+  test('server pings: a socket that never answers is closed, a ws client stays', async (t) => {
+    const srv = await startServer({ t, args: ['--ping-interval', '1', '--ping-timeout', '1'] })
+    const w = await connect(srv, { name: 'ws-client' })
+    try {
+      await w.ola(randomPeerId('alive'))
+      const deaf = await rawWs(srv, { name: 'deaf' })
+      const polite = await rawWs(srv, { name: 'polite' })
+      const t0 = Date.now()
+      // The polite raw socket answers every ping with a pong carrying the same payload.
+      let politePings = 0
+      polite.sock.on('data', () => {
+        for (let i = polite.frames.length - 1; i >= 0; i--) {
+          const f = polite.frames[i]
+          if (f.opcode === OP.PING) {
+            polite.frames.splice(i, 1)
+            politePings++
+            polite.write(buildFrame({ opcode: OP.PONG, payload: f.payload }))
+          }
+        }
+      })
+
+      const ping = await deaf.nextFrame((f) => f.opcode === OP.PING, 4000 * SLOW)
+      assert.equal(ping.fin, true)
+      assert.equal(ping.masked, false, 'server frames are never masked')
+      const { code, before } = await deaf.expectClose(5000 * SLOW)
+      const closedAfter = Date.now() - t0
+      assert.equal(code, 1001, `close code ${code}`)
+      assert.deepEqual(before.filter((f) => f.opcode === OP.TEXT).map((f) => f.json),
+        [{ type: 'bye', reason: 'timeout' }])
+      assert.ok(closedAfter >= 1000 && closedAfter <= 6000 * SLOW, `closed after ${closedAfter} ms`)
+
+      // Let a few more ping rounds pass: the ws client and the polite socket stay connected.
+      await sleep(Math.max(0, 3500 - (Date.now() - t0)))
+      assert.ok(w.isOpen, 'the ws client was disconnected')
+      assert.ok(w.pings >= 2, `the ws client saw ${w.pings} pings`)
+      await w.assertQuiet()
+      assert.ok(!polite.ended, 'the socket that answers pings was closed')
+      assert.ok(politePings >= 2, `polite socket saw ${politePings} pings`)
+      await polite.roundTrip()
+      const st = await stats(srv)
+      assert.ok(st.timeouts >= 1)
+      polite.write(buildFrame({ opcode: OP.CLOSE, payload: Buffer.from([0x03, 0xe8]) }))
+      assert.equal((await polite.expectClose()).code, 1000)
+    } finally {
+      await closeAll(w)
+    }
+  })
+})
+
+describe('expiry and idle (concurrently)', { concurrency: true }, () => {
   test('a silent peer leaves the swarm after --peer-timeout, its connection stays open', async (t) => {
     const srv = await startServer({ t, args: ['--interval', '2', '--min-interval', '0', '--peer-timeout', '3'] })
     const [silent, active] = await connectMany(srv, 2, 'to')
@@ -199,51 +350,65 @@ describe('peers', () => {
     }
   })
 
-  test('server pings: a socket that never answers is closed, a ws client stays', async (t) => {
-    const srv = await startServer({ t, args: ['--ping-interval', '1', '--ping-timeout', '1'] })
-    const w = await connect(srv, { name: 'ws-client' })
+  test('a peer that only floods too-fast regular announces still expires', async (t) => {
+    // min-interval 30 > peer-timeout 3: every regular announce after the first is refused, and a
+    // refused announce must not count as activity.
+    const srv = await startServer({ t, args: ['--interval', '30', '--min-interval', '30', '--peer-timeout', '3'] })
+    const f = await connect(srv, { name: 'flooder' })
     try {
-      await w.ola(randomPeerId('alive'))
-      const deaf = await rawWs(srv, { name: 'deaf' })
-      const polite = await rawWs(srv, { name: 'polite' })
+      await f.ola(randomPeerId('flood'))
+      const IH = randomInfoHash()
+      await announce(f, IH, { event: 'started', left: 5 })
       const t0 = Date.now()
-      // The polite raw socket answers every ping with a pong carrying the same payload.
-      let politePings = 0
-      polite.sock.on('data', () => {
-        for (let i = polite.frames.length - 1; i >= 0; i--) {
-          const f = polite.frames[i]
-          if (f.opcode === OP.PING) {
-            polite.frames.splice(i, 1)
-            politePings++
-            polite.write(buildFrame({ opcode: OP.PONG, payload: f.payload }))
-          }
+      let refused = 0
+      let accepted = null
+      while (Date.now() - t0 < 12000) {
+        await sleep(250)
+        const m = await f.request({ type: 'announce', info_hash: IH, left: 5 })
+        if (m.type === 'error') {
+          assert.equal(m.code, 'rate_limited', JSON.stringify(m))
+          refused++
+          continue
         }
-      })
-
-      const ping = await deaf.nextFrame((f) => f.opcode === OP.PING, 4000 * SLOW)
-      assert.equal(ping.fin, true)
-      assert.equal(ping.masked, false, 'server frames are never masked')
-      const { code, before } = await deaf.expectClose(5000 * SLOW)
-      const closedAfter = Date.now() - t0
-      assert.equal(code, 1001, `close code ${code}`)
-      assert.deepEqual(before.filter((f) => f.opcode === OP.TEXT).map((f) => f.json),
-        [{ type: 'bye', reason: 'timeout' }])
-      assert.ok(closedAfter >= 1000 && closedAfter <= 6000 * SLOW, `closed after ${closedAfter} ms`)
-
-      // Let a few more ping rounds pass: the ws client and the polite socket stay connected.
-      await sleep(Math.max(0, 3500 - (Date.now() - t0)))
-      assert.ok(w.isOpen, 'the ws client was disconnected')
-      assert.ok(w.pings >= 2, `the ws client saw ${w.pings} pings`)
-      await w.assertQuiet()
-      assert.ok(!polite.ended, 'the socket that answers pings was closed')
-      assert.ok(politePings >= 2, `polite socket saw ${politePings} pings`)
-      await polite.roundTrip()
+        // Accepted: only possible once the peer has left the swarm (a new member is not limited).
+        assert.equal(m.type, 'announce')
+        accepted = Date.now() - t0
+        break
+      }
+      assert.ok(accepted !== null, `the flooding peer never expired (${refused} refused announces)`)
+      assert.ok(accepted >= 2900, `expired after only ${accepted} ms`)
+      assert.ok(accepted <= 11500, `expired after ${accepted} ms`)
+      assert.ok(refused >= 8, `only ${refused} refused announces`)
       const st = await stats(srv)
-      assert.ok(st.timeouts >= 1)
-      polite.write(buildFrame({ opcode: OP.CLOSE, payload: Buffer.from([0x03, 0xe8]) }))
-      assert.equal((await polite.expectClose()).code, 1000)
+      assert.equal(st.expired_peers, 1)
+      t.diagnostic(`flooding peer expired after ${accepted} ms and ${refused} refused announces`)
     } finally {
-      await closeAll(w)
+      await f.close()
+    }
+  })
+
+  test('--idle-timeout: a client that sends no message is closed with bye "idle" (pongs do not count)', async (t) => {
+    const srv = await startServer({ t, args: ['--idle-timeout', '2', '--ping-interval', '1', '--ping-timeout', '5'] })
+    const [quiet, chatty] = await connectMany(srv, 2, 'idle')
+    try {
+      await quiet.ola(randomPeerId('quiet'))
+      await chatty.ola(randomPeerId('chatty'))
+      const t0 = Date.now()
+      const timer = setInterval(() => chatty.sendJson({ type: 'ping' }), 400)
+      try {
+        assert.deepEqual(await quiet.next(undefined, 6000 * SLOW), { type: 'bye', reason: 'idle' })
+        assert.equal((await quiet.closed).code, 1000)
+        const after = Date.now() - t0
+        assert.ok(after >= 1500 && after <= 5000 * SLOW, `closed after ${after} ms`)
+        assert.ok(quiet.pings >= 1, 'the quiet client should have answered server pings meanwhile')
+        await sleep(500)
+      } finally {
+        clearInterval(timer)
+      }
+      assert.ok(chatty.isOpen, 'a client sending {"type":"ping"} must stay')
+      while (chatty.queue.length) assert.deepEqual(await chatty.next(), { type: 'pong' })
+    } finally {
+      await closeAll(quiet, chatty)
     }
   })
 })

@@ -141,10 +141,14 @@ describe('ST errors', () => {
     }
   })
 
-  test('invalid_field: scrape without an array', async () => {
+  test('invalid_field: scrape without an array, or above --max-scrape (100)', async () => {
     for (const infoHashes of [undefined, IH, null, {}, 5]) {
       await expectError(id, { type: 'scrape', info_hashes: infoHashes }, 'invalid_field', 'scrape')
     }
+    const many = Array.from({ length: 101 }, () => randomInfoHash())
+    await expectError(id, { type: 'scrape', info_hashes: many }, 'invalid_field', 'scrape')
+    const ans = await id.request({ type: 'scrape', info_hashes: many.slice(0, 100) }, { type: 'scrape' })
+    assert.equal(Object.keys(ans.files).length, 100)
   })
 
   test('invalid_peer_id: empty, 65 characters, bad characters', async () => {

@@ -257,6 +257,12 @@ describe('ST flow', () => {
       assert.equal((await newc.closed).code, 1000)
       await third.assertQuiet()
       await witness.assertQuiet()
+
+      // Once the holder is gone, ola with a stale (but well-formed) token simply claims the ID.
+      await third.close()
+      const late = await connect(srv, { name: 'reclaim-late' })
+      assertOlaOk(await late.request({ type: 'ola', peer_id: ID, token: T }, { type: 'ola' }), ID)
+      await late.close()
     } finally {
       await closeAll(oldc, newc, third, witness)
     }

@@ -51,11 +51,16 @@ describe('store', () => {
         [IH2]: { complete: 0, incomplete: 1, downloaded: 0 },
         [NEVER]: { complete: 0, incomplete: 0, downloaded: 0 }
       })
+      // Restart with the peers still connected: they are told, and the completions are written
+      // by the shutdown (the periodic flush is an hour away).
+      await srv.restart()
+      for (const p of peers) {
+        assert.deepEqual(await p.next(), { type: 'bye', reason: 'shutdown' })
+        assert.equal((await p.closed).code, 1001)
+      }
     } finally {
       await closeAll(peers)
     }
-
-    await srv.restart()
     assert.deepEqual(await scrape(srv, [IH, IH2, NEVER]), {
       [IH]: { complete: 0, incomplete: 0, downloaded: 2 },
       [IH2]: { complete: 0, incomplete: 0, downloaded: 0 },

@@ -102,6 +102,18 @@ describe('WebSocket framing', () => {
     raw.destroy()
   })
 
+  test('a binary frame holding UTF-8 JSON is accepted; one with other bytes gets bad_json', async () => {
+    const raw = await rawWs(srv)
+    raw.sendFrame({ opcode: OP.BINARY, payload: PING })
+    assert.deepEqual(await raw.nextJson(), { type: 'pong' })
+    raw.sendFrame({ opcode: OP.BINARY, payload: Buffer.from([0x7b, 0xff, 0x7d]) })
+    const err = await raw.nextJson()
+    assert.equal(err.type, 'error')
+    assert.equal(err.code, 'bad_json')
+    await raw.roundTrip()
+    raw.destroy()
+  })
+
   test('close handshake: the server echoes 1000 and closes TCP', async () => {
     const raw = await rawWs(srv)
     await raw.roundTrip()
@@ -193,6 +205,20 @@ describe('WebSocket framing', () => {
     await expectFail(huge, 1009)
   })
 
+  test('a frame over --max-frame → 1009, while fragments under it may add up', async (t) => {
+    const s2 = await startServer({ t, args: ['--max-frame', '200', '--max-message', '1024'] })
+    const ok = await rawWs(s2)
+    const msg = pingOfSize(600)
+    for (let i = 0; i < 3; i++) {
+      ok.sendFrame({ fin: i === 2, opcode: i ? OP.CONT : OP.TEXT, payload: msg.slice(i * 200, (i + 1) * 200) })
+    }
+    assert.deepEqual(await ok.nextJson(), { type: 'pong' })
+    ok.destroy()
+    const big = await rawWs(s2)
+    big.sendText(pingOfSize(201))
+    await expectFail(big, 1009)
+  })
+
   test('continuation without a start, or a new message inside a fragmented one → 1002', async () => {
     const a = await rawWs(srv)
     a.sendFrame({ fin: true, opcode: OP.CONT, payload: PING })
@@ -265,6 +291,21 @@ describe('HTTP', () => {
       'Sec-WebSocket-Version: 13\r\n\r\n'
     assert.equal((await rawHttp(srv, noKey)).status, 400)
     assert.equal((await rawHttp(srv, 'HELLO\r\n\r\n')).status, 400)
+  })
+
+  test('upgrade headers as browsers send them (Firefox: "Connection: keep-alive, Upgrade")', async () => {
+    const raw = await rawWs(srv, {
+      headers: {
+        Connection: 'keep-alive, Upgrade',
+        Upgrade: 'WebSocket',
+        Origin: 'https://example.org',
+        'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits',
+        'User-Agent': 'Mozilla/5.0'
+      }
+    })
+    assert.equal(raw.response.headers['sec-websocket-extensions'], undefined, 'no extension is negotiated')
+    await raw.roundTrip()
+    raw.destroy()
   })
 
   test('any URL path is accepted for the upgrade', async () => {

@@ -352,4 +352,90 @@ describe('WebTorrent dialect', () => {
       await closeAll(l, o)
     }
   })
+  test('peer IDs share one namespace across dialects', async () => {
+    const ID = 'abcdefghij0123456789' // 20 ASCII characters: a valid ID in both dialects
+    const IH = nastyId()
+    const st = await connect(srv, { name: 'ns-st' })
+    const wt = await wtPeer('ns-wt', ID)
+    try {
+      await st.ola(ID)
+      await expectFailure(wt, { action: 'announce', info_hash: IH, peer_id: ID, left: 1, event: 'started' },
+        { action: 'announce', infoHash: IH })
+      await st.close()
+      // Free again: the WebTorrent peer takes it; now an ST ola (even with a token) is refused.
+      await announce(wt, { info_hash: IH, peer_id: ID, left: 1, event: 'started' })
+      const st2 = await connect(srv, { name: 'ns-st2' })
+      assert.deepEqual(await st2.request({ type: 'ola', peer_id: ID }),
+        { type: 'ola', ok: false, peer_id: ID, error: 'peer_id_taken' })
+      assert.deepEqual(await st2.request({ type: 'ola', peer_id: ID, token: '0'.repeat(32) }),
+        { type: 'ola', ok: false, peer_id: ID, error: 'peer_id_taken' })
+      // An ST signal to it: no ST connection holds that ID.
+      await st2.ola(randomPeerId('ns'))
+      const err = await st2.request({ type: 'offer', to: ID, payload: 1 })
+      assert.equal(err.code, 'peer_not_found')
+      await st2.close()
+    } finally {
+      await closeAll(st, wt)
+    }
+  })
+
+  test('bad JSON and too big scrapes on a WebTorrent connection → failure reason', async () => {
+    const c = await wtPeer('wtjson')
+    try {
+      const IH = nastyId()
+      await announce(c, { info_hash: IH, peer_id: c.peerId, left: 1, event: 'started' })
+      c.sendRaw('{"action":"announce",')
+      const f = await c.next(isFailure)
+      assert.deepEqual(f, { action: 'announce', 'failure reason': 'message is not valid JSON' })
+      c.sendRaw('[1,2]')
+      const f2 = await c.next(isFailure)
+      assert.equal(f2.action, 'announce')
+      const many = Array.from({ length: 101 }, () => randomBinId())
+      const f3 = await expectFailure(c, { action: 'scrape', info_hash: many }, { action: 'scrape' })
+      assert.match(f3['failure reason'], /100/)
+      c.sendJson({ action: 'scrape', info_hash: many.slice(0, 100) })
+      const sc = await c.next((m) => m?.action === 'scrape')
+      assert.equal(Object.keys(sc.files).length, 100)
+      // Still the same peer in the same swarm.
+      const m = await announce(c, { info_hash: IH, peer_id: c.peerId, left: 1 })
+      assert.equal(m.incomplete, 1)
+    } finally {
+      await c.close()
+    }
+  })
+})
+
+describe('WebTorrent timing', () => {
+  test('an answer after --offer-ttl is refused; regular announces faster than --min-interval fail', async (t) => {
+    const s2 = await startServer({ t, args: ['--offer-ttl', '1', '--min-interval', '20'] })
+    const mk = async (name) => {
+      const c = await connect(s2, { name })
+      c.peerId = nastyId()
+      return c
+    }
+    const [l, o] = [await mk('ttlL'), await mk('ttlO')]
+    try {
+      const IH = nastyId()
+      await announce(l, { info_hash: IH, peer_id: l.peerId, left: 5, event: 'started' })
+      const OID = randomBinId()
+      await announce(o, { info_hash: IH, peer_id: o.peerId, left: 0, event: 'started', offers: [{ offer_id: OID, offer: { type: 'offer', sdp: 's' } }] })
+      const [relay] = await drain(l, IH, isOffer)
+      assert.equal(relay.offer_id, OID)
+
+      // A regular announce right away: refused, with when to retry.
+      const rl = await expectFailure(l, { action: 'announce', info_hash: IH, peer_id: l.peerId, left: 5, numwant: 5 },
+        { action: 'announce', infoHash: IH })
+      assert.match(rl['failure reason'], /rate limited: announce again in \d+ s/)
+      // Events are always taken.
+      const ev = await announce(l, { info_hash: IH, peer_id: l.peerId, left: 5, event: 'started' })
+      assert.equal(ev.incomplete, 1)
+
+      await new Promise((resolve) => setTimeout(resolve, 2200))
+      await expectFailure(l, { action: 'announce', info_hash: IH, peer_id: l.peerId, to_peer_id: o.peerId, offer_id: OID, answer: { type: 'answer', sdp: 'a' } },
+        { action: 'announce', infoHash: IH })
+      await drain(o, IH)
+    } finally {
+      await closeAll(l, o)
+    }
+  })
 })
