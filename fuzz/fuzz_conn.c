@@ -69,6 +69,9 @@ static const char *const upgrades[] = {
     "GET /?x=1 HTTP/1.1\nHost: a\nUpgrade: websocket\nConnection: upgrade\n"
     "Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\nSec-WebSocket-Version: 13\n"
     "X-Forwarded-For: 203.0.113.7, 198.51.100.2\n\n",
+    "GET /announce HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    "X-Forwarded-For: 2001:db8::7 ,\r\n\r\n",
 };
 
 static const uint8_t opcodes[8] = {WS_OP_CONT, WS_OP_TEXT, WS_OP_BINARY, WS_OP_CLOSE,
@@ -121,9 +124,15 @@ static void create_server(void) {
     cfg.max_swarms = 16;
     cfg.max_scrape = 20;
     cfg.max_connections = 64;
-    /* Shedding starts above 3 connections, so inputs that open all four can trigger it. */
-    cfg.shed_high = 3;
-    cfg.shed_low = 2;
+    /* Shedding starts above 2 connections, so inputs that open three can trigger it. */
+    cfg.shed_high = 2;
+    cfg.shed_low = 1;
+    cfg.shed_min_seeders = 1;
+    /* Test connections have no address, which reads as "::": trusting it makes the upgrade
+     * variants with X-Forwarded-For move their connections to the forwarded address, and the
+     * small per-address cap makes some connections and upgrades be refused. */
+    snprintf(cfg.trusted_proxies, sizeof(cfg.trusted_proxies), "%s", "10.0.0.1, ::");
+    cfg.max_per_ip = 3;
     char err[256];
     srv = server_create(&cfg, err, sizeof(err));
     if (srv == NULL) {
@@ -309,11 +318,17 @@ static void reset_clock(server_t *s) {
     rng_seed(&s->rng, 0x5eed);
 }
 
+/* Opens a connection and upgrades it. Returns NULL when the per-address cap refuses the
+ * connection; the upgrade itself may be refused too (429 from the forwarded address's cap), and
+ * then the connection is closing. */
 static conn_t *open_upgraded(server_t *s, const char *req) {
     conn_t *c = conn_create(s, -1, NULL, 0);
-    CHECK(c != NULL);
+    if (c == NULL) {
+        CHECK(s->count.refused > 0);
+        return NULL;
+    }
     feed(s, c, (const uint8_t *)req, strlen(req));
-    CHECK(c->state == CONN_WS);
+    CHECK(c->state == CONN_WS || c->state == CONN_CLOSING);
     check_output(c);
     buf_dispose(&c->out);
     return c;
@@ -348,8 +363,9 @@ static void run_raw(server_t *s, const uint8_t *data, size_t size, size_t chunk)
     }
 }
 
-/* Returns the live connection slot i, creating and upgrading it if it is not open. A slot whose
- * connection was freed (closed and then an iteration ended) is reopened. */
+/* Returns the live connection slot i, creating and upgrading it if it is not open, or NULL when
+ * the connection cap refuses it. A slot whose connection was freed (closed and then an iteration
+ * ended) is reopened. */
 static conn_t *slot(server_t *s, conn_t **conns, int i, const char *req) {
     if (conns[i] != NULL) {
         for (conn_t *c = s->conns; c; c = c->next)
@@ -388,6 +404,8 @@ static void run_framed(server_t *s, const uint8_t *data, size_t size, const char
         int target = (hdr >> 4) & 3;
         int kind = hdr >> 6;
         conn_t *c = slot(s, conns, target, req);
+        if (c == NULL && kind != 3)
+            continue;
         switch (kind) {
         case 0: {
             size_t n = build_frame(wire, fin, opcode, p, len, rec);
@@ -420,7 +438,8 @@ static void run_framed(server_t *s, const uint8_t *data, size_t size, const char
                 check_invariants(s);
                 server_end_iteration(s);
             } else if (action == 2) {
-                conn_close(s, c, WS_CLOSE_NORMAL, len > 2 ? "fuzz" : NULL);
+                if (c != NULL)
+                    conn_close(s, c, WS_CLOSE_NORMAL, len > 2 ? "fuzz" : NULL);
             } else {
                 s->now_ms += amount * 16u;
             }
