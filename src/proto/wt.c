@@ -203,7 +203,7 @@ static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *
     uint32_t want = arr->size < s->cfg.max_offers ? arr->size : s->cfg.max_offers;
     swarm_member_t *picked[128];
     uint32_t n = swarm_sample(m->swarm, m, m->seeder, DIALECT_WT, &s->rng, picked, want);
-    uint32_t t = (uint32_t)oi + 1;
+    uint32_t t = (uint32_t)oi + 1, limited = 0;
     for (uint32_t k = 0; k < n; k++, t = s->toks[t].next) {
         const json_tok_t *ot = &s->toks[t];
         if (ot->type != JSON_OBJECT)
@@ -215,12 +215,12 @@ static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *
             binstr_decode(src, &s->toks[idt], offer_id, BINSTR_ID_BYTES) != 0)
             continue;
         if (bucket_take(&c->sig_bucket, s->now_ms, s->cfg.signal_rate, s->cfg.signal_burst, 1)) {
-            s->count.rate_limited++;
+            limited += n - k;
             break;
         }
         conn_t *dst = picked[k]->owner;
         if (bucket_take(&dst->recv_bucket, s->now_ms, s->cfg.recv_rate, s->cfg.recv_burst, 1)) {
-            s->count.rate_limited++;
+            limited++;
             continue;
         }
         if (!conn_can_send(s, dst))
@@ -241,6 +241,13 @@ static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *
         conn_frame_end(s, dst, off, WS_OP_TEXT);
         remember_offer(s, dst, (const uint8_t *)c->peer->id, offer_id, m->swarm->info_hash);
         s->count.relayed++;
+    }
+    if (limited > 0) {
+        char msg[WT_MAX_REASON_TEXT];
+        snprintf(msg, sizeof(msg), "rate limited: %u of %u offers were not relayed, slow down",
+                 limited, n);
+        s->count.rate_limited++;
+        wt_failure(s, c, "announce", m->swarm->info_hash, msg);
     }
 }
 

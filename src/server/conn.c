@@ -201,6 +201,7 @@ static void queue_close(server_t *s, conn_t *c) {
 /* The peer closed or reset the socket: forget it now, free it at the end of the iteration. */
 static void peer_gone(server_t *s, conn_t *c) {
     buf_dispose(&c->out);
+    c->out_partial = 0;
     conn_forget_peer(s, c);
     c->state = CONN_CLOSING;
     c->flags |= CF_GONE;
@@ -249,6 +250,42 @@ static void send_control(server_t *s, conn_t *c, int opcode, const uint8_t *p, s
     conn_frame_end(s, c, off, opcode);
 }
 
+/* Returns the length of the server frame at p (header and payload). Our frames are unmasked
+ * and always complete in the buffer. */
+static size_t frame_len(const uint8_t *p) {
+    size_t len = p[1] & 0x7f, hl = 2;
+    if (len == 126) {
+        len = (size_t)p[2] << 8 | p[3];
+        hl = 4;
+    } else if (len == 127) {
+        len = 0;
+        for (int i = 0; i < 8; i++)
+            len = len << 8 | p[2 + i];
+        hl = 10;
+    }
+    return hl + len;
+}
+
+/* Keeps out_partial true after `done` bytes at the front of c->out have been written. */
+static void advance_partial(conn_t *c, size_t done) {
+    if (done <= c->out_partial) {
+        c->out_partial -= (uint32_t)done;
+        return;
+    }
+    size_t pos = c->out_partial;
+    while (pos < done)
+        pos += frame_len(c->out.data + pos);
+    c->out_partial = (uint32_t)(pos - done);
+}
+
+size_t conn_drop_output(conn_t *c) {
+    size_t dropped = c->out.len - c->out_partial;
+    c->out.len = c->out_partial;
+    if (c->out.len == 0)
+        buf_dispose(&c->out);
+    return dropped;
+}
+
 static void set_epollout(server_t *s, conn_t *c, int on) {
     if (c->fd < 0 || !!(c->flags & CF_EPOLLOUT) == !!on)
         return;
@@ -265,6 +302,7 @@ void conn_flush(server_t *s, conn_t *c) {
         return;
     if (c->fd < 0) {
         buf_dispose(&c->out); /* tests and fuzzing: nobody to write to */
+        c->out_partial = 0;
     } else {
         size_t done = 0;
         while (done < c->out.len) {
@@ -282,6 +320,7 @@ void conn_flush(server_t *s, conn_t *c) {
             return;
         }
         s->count.bytes_out += done;
+        advance_partial(c, done);
         buf_consume(&c->out, done);
     }
     if (c->out.len < s->cfg.max_outbuf)
@@ -331,6 +370,7 @@ static void http_reply(server_t *s, conn_t *c, const char *status, const char *e
                      status, ctype, blen, extra_headers);
     buf_append(&c->out, head, (size_t)n);
     buf_append(&c->out, body, blen);
+    c->out_partial = c->out.len;
     c->flags |= CF_HTTP_ONLY;
     conn_close(s, c, 0, NULL);
 }
@@ -427,6 +467,7 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                      accept);
     buf_append(&c->out, head, (size_t)n);
+    c->out_partial = c->out.len;
     queue_flush(s, c);
     c->state = CONN_WS;
     c->last_msg = s->now;

@@ -38,6 +38,10 @@ void conn_frame_end(server_t *s, conn_t *c, size_t off, int opcode);
  * --stuck-timeout gets the connection closed). */
 int conn_can_send(server_t *s, conn_t *c);
 
+/* Drops every queued frame that has not started going out (a partly written frame is kept whole,
+ * so the stream stays well-formed). Returns the bytes dropped. */
+size_t conn_drop_output(conn_t *c);
+
 /* Decides to close c: sends {"type":"bye","reason":bye_reason} (or the WebTorrent equivalent)
  * when bye_reason is not NULL, then a close frame with ws_code when ws_code is not 0, releases its
  * peer ID and swarms at once, and queues it for closing at the end of the loop iteration. Safe to

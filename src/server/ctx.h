@@ -80,6 +80,8 @@ typedef struct conn {
     buf_t in;                 /* bytes of an incomplete request head or frame */
     buf_t frag;               /* a fragmented message being reassembled */
     buf_t out;                /* frames waiting to be written */
+    uint32_t out_partial;     /* leading bytes of out that finish a frame (or HTTP answer)
+                               * already partly written; frames start after them */
     registry_entry_t *peer;   /* the claimed peer ID, or NULL */
     swarm_member_t *members;  /* swarms this connection is in */
     struct conn *prev, *next; /* all connections */

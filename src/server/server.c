@@ -237,10 +237,10 @@ void server_tick(server_t *s) {
             break;
         case CONN_WS:
             if (c->stuck_since && s->now - c->stuck_since >= cfg->stuck_timeout) {
-                /* It has not read what we sent for too long: drop what is queued so the
-                 * goodbye can get out, and close. */
+                /* It has not read what we sent for too long: drop what is queued (keeping a
+                 * partly written frame whole) so the goodbye can follow, and close. */
                 s->count.timeouts++;
-                buf_dispose(&c->out);
+                conn_drop_output(c);
                 conn_close(s, c, WS_CLOSE_POLICY, "too_slow");
             } else if (c->flags & CF_PING_SENT) {
                 if ((int32_t)(s->now - c->deadline) >= 0) {
