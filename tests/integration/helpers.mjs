@@ -7,6 +7,9 @@
 //                         checks the exit status and the sanitizer output (it always does both,
 //                         the sanitizer text simply never appears in a plain build).
 //
+// The end of every test file stops (SIGTERM) each server still running and fails the file unless it
+// exited with code 0 and printed no sanitizer report; stopChecked() does the same at any time.
+//
 // Every server is started as
 //   $SIGTRACKER_BIN --host 127.0.0.1 --port <free port> --db <fresh tmpdir>/t.db [extra flags]
 // and considered up once GET /health answers 200. Servers still running when the test process
@@ -21,6 +24,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { after } from 'node:test'
 import { inspect } from 'node:util'
 import WebSocket from 'ws'
 
@@ -50,6 +54,26 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 // Server process
 
 const running = new Set()
+const servers = new Set()
+
+// The end-of-file check: every server this test file started and did not stop-and-check itself is
+// stopped with SIGTERM now, and must exit with code 0 and no sanitizer report. (A root-level hook:
+// it runs after every test and suite hook of the file, and its failure fails the run.)
+after(async () => {
+  const failures = []
+  for (const srv of servers) {
+    if (srv.checked || !srv.child) continue
+    try {
+      await srv.stopChecked()
+    } catch (err) {
+      failures.push(err.message)
+    } finally {
+      srv.cleanup()
+    }
+  }
+  if (failures.length) assert.fail(failures.join('\n\n'))
+})
+
 process.on('exit', () => {
   for (const child of running) {
     try { child.kill('SIGKILL') } catch {}
@@ -138,6 +162,8 @@ export class Server {
     this.exit = null // { code, signal } once exited
     this._stderr = ''
     this._stderrAll = ''
+    this.checked = false // the current process's exit was checked
+    servers.add(this)
   }
 
   get url () { return `ws://${HOST}:${this.port}/` }
@@ -155,6 +181,7 @@ export class Server {
   async _spawn () {
     this._stderr = ''
     this.exit = null
+    this.checked = false
     const child = spawn(BIN, this.args(), { stdio: ['ignore', 'ignore', 'pipe'], env: serverEnv() })
     this.child = child
     running.add(child)
@@ -216,6 +243,7 @@ export class Server {
   /** stop(), then asserts a clean exit (code 0, no sanitizer report). Returns the result. */
   async stopChecked () {
     const result = await this.stop()
+    this.checked = true
     assertCleanExit(result, `server on port ${this.port}`)
     return result
   }
@@ -268,6 +296,7 @@ export async function startServer ({ args = [], t } = {}) {
       await srv._spawn()
       break
     } catch (err) {
+      servers.delete(srv) // judged here: it never served
       if (!err.exitedEarly || !/cannot listen/.test(err.stderr || '') || attempt >= 3) {
         rmSync(dir, { recursive: true, force: true })
         throw err

@@ -268,6 +268,31 @@ describe('ST flow', () => {
     }
   })
 
+  test('two reclaims with the same token at once: exactly one wins', async () => {
+    const [holder, r1, r2] = await connectMany(srv, 3, 'race')
+    try {
+      const ID = randomPeerId('race')
+      const T = assertOlaOk(await holder.request({ type: 'ola', peer_id: ID }), ID)
+      r1.sendJson({ type: 'ola', peer_id: ID, token: T })
+      r2.sendJson({ type: 'ola', peer_id: ID, token: T })
+      const answers = await Promise.all([r1.next({ type: 'ola' }), r2.next({ type: 'ola' })])
+      const winners = answers.filter((a) => a.ok)
+      assert.equal(winners.length, 1, `answers: ${JSON.stringify(answers)}`)
+      assert.deepEqual(answers.find((a) => !a.ok), { type: 'ola', ok: false, peer_id: ID, error: 'peer_id_taken' })
+      assert.deepEqual(await holder.next({ type: 'bye' }), { type: 'bye', reason: 'replaced' })
+      await holder.closed
+      const [winner, loser] = answers[0].ok ? [r1, r2] : [r2, r1]
+      // The loser is still connected and unidentified; signals to the ID reach the winner only.
+      await loser.ola(randomPeerId('race-loser'))
+      loser.sendJson({ type: 'candidate', to: ID, payload: 'c' })
+      assert.equal((await winner.next({ type: 'candidate' })).payload, 'c')
+      await loser.assertQuiet()
+      await winner.assertQuiet()
+    } finally {
+      await closeAll(holder, r1, r2)
+    }
+  })
+
   test('a wrong token is refused and the holder keeps the ID', async () => {
     const [holder, other] = await connectMany(srv, 2, 'wrongtok')
     try {

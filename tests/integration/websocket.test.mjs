@@ -184,6 +184,15 @@ describe('WebSocket framing', () => {
     assert.deepEqual(await ok.nextJson(), { type: 'pong' })
     ok.destroy()
 
+    // Exactly the limit in 3 fragments.
+    const fr = await rawWs(srv)
+    const m3 = pingOfSize(MAX_MESSAGE)
+    fr.sendFrame({ fin: false, opcode: OP.TEXT, payload: m3.slice(0, 300) })
+    fr.sendFrame({ fin: false, opcode: OP.CONT, payload: m3.slice(300, 700) })
+    fr.sendFrame({ fin: true, opcode: OP.CONT, payload: m3.slice(700) })
+    assert.deepEqual(await fr.nextJson(), { type: 'pong' })
+    fr.destroy()
+
     const one = await rawWs(srv)
     one.sendText(pingOfSize(MAX_MESSAGE + 1))
     await expectFail(one, 1009)

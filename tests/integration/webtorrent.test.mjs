@@ -326,6 +326,10 @@ describe('WebTorrent dialect', () => {
       assert.deepEqual(sc.files[HEX], { complete: 1, incomplete: 1, downloaded: 0 })
       wt.sendJson({ action: 'scrape', info_hash: IH })
       assert.deepEqual((await wt.next((m) => m?.action === 'scrape')).files[IH], { complete: 1, incomplete: 1, downloaded: 0 })
+      // WebTorrent offers are never relayed to ST peers.
+      const w3 = await announce(wt, { info_hash: IH, peer_id: wt.peerId, left: 10, event: 'started', offers: [{ offer_id: randomBinId(), offer: { type: 'offer', sdp: 'x' } }] })
+      assert.equal(w3.incomplete, 1)
+      await st.assertQuiet('(no WebTorrent offer)')
       // The ST peer leaves: the WebTorrent peer sees it.
       await st.close()
       const w2 = await announce(wt, { info_hash: IH, peer_id: wt.peerId, left: 10 })
