@@ -25,8 +25,10 @@ uint32_t shed_run(server_t *s) {
     for (conn_t *c = s->conns; c; c = c->next)
         if (c->state == CONN_CLOSING || c->state == CONN_DRAIN)
             closing++;
+    /* Connections already closing are on their way out: they neither start shedding nor count
+     * towards the low-water mark. */
     uint32_t live = s->nconns - closing;
-    if (live <= s->shed_low)
+    if (live <= s->shed_high)
         return 0;
     uint32_t need = live - s->shed_low, shed = 0;
     /* Pass 0: open connections in no swarm. Pass 1: surplus seeders, re-checked one by one so

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -844,6 +846,84 @@ static void test_destroy_with_live_conns(void **state) {
     /* Teardown destroys the server with all of this alive, then checks for leaks. */
 }
 
+static void tweak_small_outbuf(config_t *cfg) {
+    cfg->max_outbuf = 1024;
+    cfg->stuck_timeout = 5;
+}
+
+/* A reader that does not drain its queue: messages to it are dropped and counted, and after
+ * --stuck-timeout it is told "too_slow" and closed with 1008. */
+static void test_slow_reader(void **state) {
+    fixture_t *f = *state;
+    server_t *s = make_server(f, tweak_small_outbuf);
+    conn_t *a = st_peer(s, "slow");
+    conn_t *b = st_peer(s, "fast");
+    int relays = 0;
+    while (a->out.len < s->cfg.max_outbuf) {
+        send_text(s, b, "{\"type\":\"offer\",\"to\":\"slow\",\"payload\":{\"sdp\":\"v=0\"}}");
+        relays++;
+        assert_true(relays < 100);
+    }
+    uint32_t len = a->out.len;
+    assert_int_equal(s->count.dropped, 0);
+    send_text(s, b, "{\"type\":\"offer\",\"to\":\"slow\",\"payload\":{\"sdp\":\"v=0\"}}");
+    assert_int_equal(a->out.len, len); /* dropped, not queued */
+    assert_int_equal(s->count.dropped, 1);
+    assert_int_equal(s->count.relayed, (uint64_t)relays);
+    assert_true(a->stuck_since != 0);
+    assert_int_equal(b->out.len, 0); /* the sender is not told */
+    /* Not yet: the queue has been full for less than --stuck-timeout. */
+    s->now = a->stuck_since + s->cfg.stuck_timeout - 1;
+    a->last_rx = a->last_msg = b->last_rx = b->last_msg = s->now;
+    server_tick(s);
+    assert_int_equal(a->state, CONN_WS);
+    s->now++;
+    a->last_rx = a->last_msg = b->last_rx = b->last_msg = s->now;
+    server_tick(s);
+    /* What was queued was dropped so the goodbye can get out. */
+    expect_closed_with(a, WS_CLOSE_POLICY, "too_slow");
+    assert_int_equal(b->state, CONN_WS);
+    assert_int_equal(registry_count(s->registry), 1);
+    check_invariants(s);
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 1);
+}
+
+static void tweak_small_caps(config_t *cfg) {
+    cfg->max_per_ip = 2;
+    cfg->max_connections = 3;
+}
+
+static void test_connection_caps(void **state) {
+    fixture_t *f = *state;
+    server_t *s = make_server(f, tweak_small_caps);
+    struct sockaddr_in a1 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000001)};
+    struct sockaddr_in a2 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000002)};
+    const struct sockaddr *p1 = (const struct sockaddr *)&a1, *p2 = (const struct sockaddr *)&a2;
+    assert_non_null(conn_create(s, -1, p1, sizeof(a1)));
+    assert_non_null(conn_create(s, -1, p1, sizeof(a1)));
+    /* A third from the same address is refused by --max-per-ip... */
+    assert_null(conn_create(s, -1, p1, sizeof(a1)));
+    assert_int_equal(s->count.refused, 1);
+    /* ...another address is fine, until --max-connections. */
+    assert_non_null(conn_create(s, -1, p2, sizeof(a2)));
+    assert_null(conn_create(s, -1, p2, sizeof(a2)));
+    assert_int_equal(s->count.refused, 2);
+    assert_int_equal(s->nconns, 3);
+    assert_int_equal(s->ips.count, 2);
+    /* Freeing a connection gives its slots back. */
+    conn_t *c = s->conns; /* the newest: from a2 */
+    assert_ptr_equal(c->ip, s->conns->ip);
+    conn_close(s, c, 0, NULL);
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 2);
+    assert_int_equal(s->ips.count, 1);
+    assert_null(conn_create(s, -1, p1, sizeof(a1))); /* a1 still has two */
+    assert_non_null(conn_create(s, -1, p2, sizeof(a2)));
+    assert_int_equal(s->nconns, 3);
+    assert_int_equal(s->count.refused, 3);
+}
+
 /* ---- known bugs ------------------------------------------------------------------------------ */
 
 static void tweak_many_swarms(config_t *cfg) {
@@ -898,6 +978,8 @@ int main(void) {
         T(test_tick_timeouts),
         T(test_tick_expires_peers),
         T(test_destroy_with_live_conns),
+        T(test_slow_reader),
+        T(test_connection_caps),
         T(test_known_bug_nswarms_wraps),
     };
 #undef T
