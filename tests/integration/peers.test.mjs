@@ -280,7 +280,7 @@ describe('peers', () => {
       assert.equal(code, 1001, `close code ${code}`)
       assert.deepEqual(before.filter((f) => f.opcode === OP.TEXT).map((f) => f.json),
         [{ type: 'bye', reason: 'timeout' }])
-      assert.ok(closedAfter >= 1000 && closedAfter <= 6000 * SLOW, `closed after ${closedAfter} ms`)
+      assert.ok(closedAfter >= 800 && closedAfter <= 6000 * SLOW, `closed after ${closedAfter} ms`)
 
       // Let a few more ping rounds pass: the ws client and the polite socket stay connected.
       await sleep(Math.max(0, 3500 - (Date.now() - t0)))
@@ -399,7 +399,8 @@ describe('expiry and idle (concurrently)', { concurrency: true }, () => {
         assert.deepEqual(await quiet.next(undefined, 6000 * SLOW), { type: 'bye', reason: 'idle' })
         assert.equal((await quiet.closed).code, 1000)
         const after = Date.now() - t0
-        assert.ok(after >= 1500 && after <= 5000 * SLOW, `closed after ${after} ms`)
+        // Whole-second clock: the idle time may be just over 1 s of real time.
+        assert.ok(after >= 900 && after <= 5000 * SLOW, `closed after ${after} ms`)
         assert.ok(quiet.pings >= 1, 'the quiet client should have answered server pings meanwhile')
         await sleep(500)
       } finally {
