@@ -120,7 +120,8 @@ export function upgradeRequest (srv, { path = '/', headers = {}, key = randomByt
  * `closed` resolves when it does (`sock` is the socket).
  */
 export function tryUpgrade (srv, { localAddress = HOST, headers = {}, name = `up@${localAddress}`, request } = {}) {
-  const key = randomBytes(16).toString('base64')
+  let key = randomBytes(16).toString('base64')
+  if (request) key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(request)?.[1] ?? key
   const req = request ?? upgradeRequest(srv, { headers, key })
   return new Promise((resolve, reject) => {
     const sock = net.connect({ port: srv.port, host: HOST, localAddress })
