@@ -1,18 +1,25 @@
 /* fuzz_conn.c: libFuzzer driver for the whole connection: HTTP upgrade, WebSocket framing,
- * fragmentation, JSON, both dialects, the tracker, the swarms and the housekeeping tick, all
- * through conn_feed on connections with fd = -1 (no sockets).
+ * fragmentation, JSON, both dialects, the tracker, the swarms, the housekeeping tick, the output
+ * queue with its partial writes, slow readers and closing, all through the real connection code.
  *
  * One server is created per process (its database in /tmp, named after the pid) and reused;
  * every input gets fresh connections, and everything is closed and freed after the input, so no
  * connection, swarm or peer ID outlives it. The clock is reset at the start of every input and
  * the sampling generator reseeded, so an input replays the same way.
  *
+ * Connections 0-2 have fd = -1: bytes go in through conn_feed and their output is discarded by
+ * conn_flush, as for a reader that takes everything at once. Connection 3 is the server end of a
+ * socketpair with a small send buffer: bytes for it are written into the other end and read by
+ * conn_on_readable, and its output is written by conn_flush into the socket, where the driver
+ * reads it only when the input says so. That makes partial writes, a full output queue, dropped
+ * messages, the stuck-reader close, EOF and EPIPE reachable.
+ *
  * Input format. Byte 0 chooses the mode:
  *   0x00-0x1f  raw: the rest is fed as it is to one fresh connection (no upgrade is sent first),
  *              in chunks of (byte0 & 0x1f) bytes (0 = all at once): the HTTP parser, the
  *              upgrade and whatever frames follow.
  *   0x20-0xff  framed: connections 0 and 1 are created and upgraded with a valid request (one of
- *              a few variants, by byte0), then the rest is a sequence of records:
+ *              a few variants, by byte0 % 4), then the rest is a sequence of records:
  *                header  bits 0-2: opcode index into {CONT, TEXT, BINARY, CLOSE, PING, PONG,
  *                                  3 (reserved), 0xB (reserved)}
  *                        bit 3:    FIN
@@ -21,20 +28,33 @@
  *                                  the byte after the length, 2 raw bytes, 3 control action
  *                length  one byte; 255 means a 16-bit big-endian length follows
  *                payload that many bytes (fewer at the end of the input)
- *              Control actions (payload[0] % 4): 0 advance the clock by payload[1] seconds and
- *              run server_tick, 1 end the loop iteration, 2 close the target connection,
- *              3 advance the clock by payload[1] * 16 milliseconds (token buckets refill).
+ *              Control actions (payload[0] % 8, amount = payload[1]):
+ *                0 advance the clock by amount seconds, run server_tick, end the iteration
+ *                1 end the loop iteration (flush output, finish closes)
+ *                2 close the target connection
+ *                3 advance the clock by amount * 16 milliseconds (token buckets refill)
+ *                4 read up to (amount + 1) * 256 bytes of connection 3's output from its socket
+ *                5 shut down the write side of connection 3's client end (the server reads EOF)
+ *                6 close connection 3's client end (the server's next write fails)
+ *                7 write connection 3's output queue as EPOLLOUT would
  * So most inputs are valid masked frames, and the fuzzer gets past framing into the JSON and the
  * ST and WebTorrent handlers at once.
  *
  * After every step the driver checks the server's invariants: the swarm totals equal the
  * memberships of the live connections, the registry holds exactly the peer IDs the connections
  * hold, closing connections hold neither, every membership is where its index says, and every
- * frame the server queued is well formed, with text frames valid UTF-8 JSON objects. */
+ * frame the server queued is well formed (after the partly written part the queue records), with
+ * text frames valid UTF-8 JSON objects and nothing after a close frame. The byte stream read from
+ * connection 3's socket is checked the same way, frame by frame, across partial writes and the
+ * output dropped for a stuck reader. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -57,6 +77,12 @@
 #define FUZZ_OUT_TOKENS 16384
 /* Nesting allowed in the server's output: a relayed payload is one level below its envelope. */
 #define FUZZ_OUT_DEPTH 64
+/* The connection slot backed by a socketpair, and its send buffer in bytes (the kernel doubles
+ * it): small, so that a few frames fill it and writes are partial. */
+#define FUZZ_SOCK_SLOT 3
+#define FUZZ_SOCK_SNDBUF 4096
+/* Bound on the rounds of writing and reading that drain the socket connection at the end. */
+#define FUZZ_DRAIN_ROUNDS 100000
 
 static const char *const upgrades[] = {
     "GET /announce HTTP/1.1\r\nHost: localhost:8000\r\nUpgrade: websocket\r\n"
@@ -153,73 +179,78 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 /* ---- invariants ----------------------------------------------------------------------------- */
 
-/* Checks every frame of c->out (after an HTTP head, if one is there). */
+/* Checks one server frame at p[0..n). Returns its length, or 0 when it is incomplete (only
+ * allowed when partial_ok). *closed is set by a close frame, and no frame may follow one. */
+static size_t check_frame(const void *owner, const uint8_t *p, size_t n, int partial_ok,
+                          int *closed) {
+    if (n < 2) {
+        CHECK(partial_ok);
+        return 0;
+    }
+    uint8_t b0 = p[0], b1 = p[1];
+    CHECK((b0 & 0x80) != 0); /* FIN: the server never fragments */
+    CHECK((b0 & 0x70) == 0);
+    CHECK((b1 & 0x80) == 0); /* never masked */
+    int op = b0 & 0x0f;
+    CHECK(op == WS_OP_TEXT || op == WS_OP_CLOSE || op == WS_OP_PING || op == WS_OP_PONG);
+    CHECK(!*closed); /* nothing after our close frame */
+    uint64_t len = b1 & 0x7f;
+    size_t h = 2;
+    if (len == 126) {
+        if (n < 4) {
+            CHECK(partial_ok);
+            return 0;
+        }
+        len = (uint64_t)p[2] << 8 | p[3];
+        CHECK(len > 125);
+        h = 4;
+    } else if (len == 127) {
+        if (n < 10) {
+            CHECK(partial_ok);
+            return 0;
+        }
+        len = 0;
+        for (int i = 0; i < 8; i++)
+            len = len << 8 | p[2 + i];
+        CHECK(len > 0xffff && len < ((uint64_t)1 << 32));
+        h = 10;
+    }
+    if (len > n - h) {
+        CHECK(partial_ok);
+        return 0;
+    }
+    const uint8_t *pl = p + h;
+    if (trace)
+        fprintf(stderr, "  -> conn %p op %d: %.*s\n", owner, op,
+                op == WS_OP_CLOSE ? 0 : (int)len, (const char *)pl);
+    if (trace && op == WS_OP_CLOSE && len == 2)
+        fprintf(stderr, "     close code %u\n", (unsigned)(pl[0] << 8 | pl[1]));
+    if (op == WS_OP_TEXT) {
+        CHECK(utf8_valid(pl, (size_t)len));
+        int r = json_parse((const char *)pl, (size_t)len, out_toks, FUZZ_OUT_TOKENS,
+                           FUZZ_OUT_DEPTH);
+        if (r < 0)
+            fprintf(stderr, "server wrote invalid JSON: %.*s\n", (int)len, (const char *)pl);
+        CHECK(r >= 1);
+        CHECK(out_toks[0].type == JSON_OBJECT);
+    } else if (op == WS_OP_CLOSE) {
+        CHECK(len == 2);
+        *closed = 1;
+    } else {
+        CHECK(len <= WS_MAX_CONTROL_PAYLOAD);
+    }
+    return h + (size_t)len;
+}
+
+/* Checks c's output queue: out_partial bytes that finish something already partly written, then
+ * only complete frames. */
 static void check_output(const conn_t *c) {
-    const uint8_t *p = c->out.data;
-    size_t n = c->out.len, off = 0;
-    if (n == 0)
-        return;
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        /* Plain HTTP answers carry a body and end the connection; only a 101 may be followed by
-         * frames. */
-        if (n < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0)
-            return;
-        const uint8_t *end = memmem(p, n, "\r\n\r\n", 4);
-        CHECK(end != NULL);
-        off = (size_t)(end - p) + 4;
-    }
-    while (off < n) {
-        CHECK(n - off >= 2);
-        uint8_t b0 = p[off], b1 = p[off + 1];
-        CHECK((b0 & 0x80) != 0); /* FIN: the server never fragments */
-        CHECK((b0 & 0x70) == 0);
-        CHECK((b1 & 0x80) == 0); /* never masked */
-        int op = b0 & 0x0f;
-        uint64_t len = b1 & 0x7f;
-        size_t h = 2;
-        if (len == 126) {
-            CHECK(n - off >= 4);
-            len = (uint64_t)p[off + 2] << 8 | p[off + 3];
-            CHECK(len > 125);
-            h = 4;
-        } else if (len == 127) {
-            CHECK(n - off >= 10);
-            len = 0;
-            for (int i = 0; i < 8; i++)
-                len = len << 8 | p[off + 2 + i];
-            CHECK(len > 0xffff);
-            h = 10;
-        }
-        CHECK(len <= n - off - h);
-        const uint8_t *pl = p + off + h;
-        if (trace)
-            fprintf(stderr, "  -> conn %p op %d: %.*s\n", (const void *)c, op,
-                    op == WS_OP_CLOSE ? 0 : (int)len, (const char *)pl);
-        if (trace && op == WS_OP_CLOSE && len == 2)
-            fprintf(stderr, "     close code %u\n", (unsigned)(pl[0] << 8 | pl[1]));
-        switch (op) {
-        case WS_OP_TEXT: {
-            CHECK(utf8_valid(pl, (size_t)len));
-            int r = json_parse((const char *)pl, (size_t)len, out_toks, FUZZ_OUT_TOKENS,
-                               FUZZ_OUT_DEPTH);
-            if (r < 0)
-                fprintf(stderr, "server wrote invalid JSON: %.*s\n", (int)len, (const char *)pl);
-            CHECK(r >= 1);
-            CHECK(out_toks[0].type == JSON_OBJECT);
-            break;
-        }
-        case WS_OP_CLOSE:
-            CHECK(len == 2);
-            break;
-        case WS_OP_PING:
-        case WS_OP_PONG:
-            CHECK(len <= WS_MAX_CONTROL_PAYLOAD);
-            break;
-        default:
-            CHECK(op == WS_OP_TEXT); /* any other opcode is unexpected here */
-        }
-        off += h + (size_t)len;
-    }
+    CHECK(c->out_partial <= c->out.len);
+    CHECK(c->out.len <= c->out.cap);
+    int closed = 0;
+    size_t off = c->out_partial;
+    while (off < c->out.len)
+        off += check_frame(c, c->out.data + off, c->out.len - off, 0, &closed);
 }
 
 static void check_invariants(server_t *s) {
@@ -265,18 +296,168 @@ static void check_invariants(server_t *s) {
     CHECK(registry_count(s->registry) == peers);
 }
 
-/* ---- driving -------------------------------------------------------------------------------- */
+/* ---- the socket-backed connection ------------------------------------------------------------ */
 
-/* Discards queued output the way server_end_iteration does for fd -1, after checking it. */
-static void drop_output(server_t *s) {
-    for (conn_t *c = s->conns; c; c = c->next)
-        buf_dispose(&c->out);
+/* The client side of connection 3 and what the driver has read from it. */
+typedef struct sock_peer {
+    int fd;          /* client end of the socketpair, -1 when closed */
+    conn_t *c;       /* the server's connection, NULL once it has been freed */
+    uint8_t *stream; /* bytes read so far */
+    size_t len, cap;
+    size_t checked;  /* bytes of stream checked: the HTTP head and complete frames */
+    int head_state;  /* 0 head not complete yet, 1 a 101 (frames follow), 2 another answer */
+    int closed;      /* a close frame has been read */
+    int eof;         /* read() returned 0 */
+} sock_peer_t;
+
+static sock_peer_t sp = {.fd = -1};
+
+/* Checks the stream read so far: the HTTP head, then as many complete frames as there are. */
+static void check_stream(void) {
+    if (sp.head_state == 0) {
+        const uint8_t *end = memmem(sp.stream, sp.len, "\r\n\r\n", 4);
+        if (end == NULL)
+            return;
+        CHECK(sp.len >= 5 && memcmp(sp.stream, "HTTP/", 5) == 0);
+        sp.head_state = memcmp(sp.stream, "HTTP/1.1 101 ", 13) == 0 ? 1 : 2;
+        sp.checked = (size_t)(end - sp.stream) + 4;
+    }
+    if (sp.head_state != 1)
+        return; /* a plain HTTP answer: a body follows, then the end */
+    for (;;) {
+        size_t n = check_frame(&sp, sp.stream + sp.checked, sp.len - sp.checked, 1, &sp.closed);
+        if (n == 0)
+            break;
+        sp.checked += n;
+    }
 }
 
-/* Feeds a private copy of p[0..n): conn_feed unmasks frames in place. */
+/* Reads up to max bytes the server wrote to connection 3 and checks them. */
+static void sock_read(size_t max) {
+    while (sp.fd >= 0 && max > 0 && !sp.eof) {
+        if (sp.cap - sp.len < 4096) {
+            sp.cap = sp.cap ? sp.cap * 2 : 65536;
+            sp.stream = realloc(sp.stream, sp.cap);
+            CHECK(sp.stream != NULL);
+        }
+        size_t want = sp.cap - sp.len < max ? sp.cap - sp.len : max;
+        ssize_t r = read(sp.fd, sp.stream + sp.len, want);
+        if (r > 0) {
+            sp.len += (size_t)r;
+            max -= (size_t)r;
+        } else if (r == 0) {
+            sp.eof = 1;
+        } else {
+            CHECK(errno == EAGAIN || errno == ECONNRESET);
+            break;
+        }
+    }
+    check_stream();
+}
+
+/* Lets the server read everything pending on connection 3's socket. */
+static void sock_readable(server_t *s) {
+    int pending = 0;
+    while (sp.c != NULL && ioctl(sp.c->fd, FIONREAD, &pending) == 0 && pending > 0)
+        conn_on_readable(s, sp.c);
+}
+
+/* Sends p[0..n) from connection 3's client end, letting the server read as the socket fills. */
+static void sock_write(server_t *s, const uint8_t *p, size_t n) {
+    size_t off = 0;
+    while (sp.fd >= 0 && sp.c != NULL && off < n) {
+        ssize_t w = send(sp.fd, p + off, n - off, MSG_NOSIGNAL);
+        if (w > 0) {
+            off += (size_t)w;
+            continue;
+        }
+        CHECK(w < 0);
+        if (errno != EAGAIN)
+            break; /* the server end is closed */
+        int pending = 0;
+        CHECK(ioctl(sp.c->fd, FIONREAD, &pending) == 0 && pending > 0);
+        conn_on_readable(s, sp.c);
+    }
+    sock_readable(s);
+}
+
+static conn_t *open_socket_conn(server_t *s) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+    int sndbuf = FUZZ_SOCK_SNDBUF;
+    CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == 0);
+    conn_t *c = conn_create(s, sv[0], NULL, 0);
+    if (c == NULL) {
+        close(sv[0]);
+        close(sv[1]);
+        return NULL;
+    }
+    /* As on_accept does: the loop is never run here, but conn_flush and conn_destroy update
+     * this registration. */
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, sv[0], &ev);
+    free(sp.stream);
+    sp = (sock_peer_t){.fd = sv[1], .c = c};
+    return c;
+}
+
+/* Forgets connection 3 if the server has freed it (after an iteration ended). */
+static void sock_refresh(server_t *s) {
+    if (sp.c == NULL)
+        return;
+    for (conn_t *c = s->conns; c; c = c->next)
+        if (c == sp.c)
+            return;
+    sp.c = NULL;
+}
+
+/* Ends connection 3's input: the server has freed the connection, so the client end reads the
+ * rest and then EOF; the stream must end after a complete frame unless the server gave up on
+ * the connection (a peer that went away, or a timeout with output still queued). */
+static void sock_finish(int truncation_ok) {
+    if (sp.fd >= 0) {
+        for (int i = 0; i < FUZZ_DRAIN_ROUNDS && !sp.eof; i++) {
+            size_t before = sp.len;
+            sock_read(SIZE_MAX);
+            if (sp.len == before && !sp.eof)
+                break;
+        }
+        if (!truncation_ok && sp.head_state == 1)
+            CHECK(sp.checked == sp.len);
+        close(sp.fd);
+    }
+    free(sp.stream);
+    sp = (sock_peer_t){.fd = -1};
+}
+
+/* ---- driving -------------------------------------------------------------------------------- */
+
+/* Discards the queued output of the fd -1 connections through conn_flush, which does for them
+ * what a complete write would (including resetting the partly-written-frame mark);
+ * check_invariants has checked it. The socket connection keeps its queue until the input lets
+ * the loop write it. */
+static void drop_output(server_t *s) {
+    for (conn_t *c = s->conns; c; c = c->next)
+        if (c->fd < 0)
+            conn_flush(s, c);
+}
+
+static void end_iteration(server_t *s) {
+    check_invariants(s);
+    server_end_iteration(s);
+    sock_refresh(s);
+    check_invariants(s);
+}
+
+/* Feeds p[0..n) to c: through the socket for connection 3, else a private copy to conn_feed
+ * (which unmasks frames in place). */
 static void feed(server_t *s, conn_t *c, const uint8_t *p, size_t n) {
     if (n == 0)
         return;
+    if (c->fd >= 0) {
+        sock_write(s, p, n);
+        return;
+    }
     uint8_t *copy = malloc(n);
     memcpy(copy, p, n);
     conn_feed(s, c, copy, n);
@@ -318,11 +499,11 @@ static void reset_clock(server_t *s) {
     rng_seed(&s->rng, 0x5eed);
 }
 
-/* Opens a connection and upgrades it. Returns NULL when the per-address cap refuses the
- * connection; the upgrade itself may be refused too (429 from the forwarded address's cap), and
- * then the connection is closing. */
-static conn_t *open_upgraded(server_t *s, const char *req) {
-    conn_t *c = conn_create(s, -1, NULL, 0);
+/* Opens a connection (with a socket for slot 3) and upgrades it. Returns NULL when a cap refuses
+ * the connection; the upgrade itself may be refused too (429 from the forwarded address's cap),
+ * and then the connection is closing. */
+static conn_t *open_upgraded(server_t *s, int slot_no, const char *req) {
+    conn_t *c = slot_no == FUZZ_SOCK_SLOT ? open_socket_conn(s) : conn_create(s, -1, NULL, 0);
     if (c == NULL) {
         CHECK(s->count.refused > 0);
         return NULL;
@@ -330,16 +511,36 @@ static conn_t *open_upgraded(server_t *s, const char *req) {
     feed(s, c, (const uint8_t *)req, strlen(req));
     CHECK(c->state == CONN_WS || c->state == CONN_CLOSING);
     check_output(c);
-    buf_dispose(&c->out);
+    if (c->fd < 0)
+        conn_flush(s, c);
     return c;
 }
 
-/* Closes every connection and frees them; afterwards the server must hold nothing. */
+/* Closes every connection and frees them; afterwards the server must hold nothing. The socket
+ * connection is drained as the loop would: its output written while the client end reads, then
+ * the half-close, the client's EOF, and the free. */
 static void close_all(server_t *s) {
     for (conn_t *c = s->conns; c; c = c->next)
         conn_close(s, c, WS_CLOSE_GOING_AWAY, NULL);
-    check_invariants(s);
-    server_end_iteration(s);
+    end_iteration(s);
+    int truncation_ok = sp.fd < 0;
+    for (int i = 0; sp.c != NULL && i < FUZZ_DRAIN_ROUNDS; i++) {
+        conn_t *c = sp.c;
+        if (c->flags & CF_GONE)
+            truncation_ok = 1; /* the server saw EOF or a write error and dropped the queue */
+        sock_read(SIZE_MAX);
+        if (c->state == CONN_DRAIN || sp.fd < 0) {
+            /* Our last frames are out and the write side is shut: the client closes too. */
+            if (sp.fd >= 0)
+                shutdown(sp.fd, SHUT_WR);
+            conn_on_readable(s, c);
+        } else {
+            conn_flush(s, c); /* EPOLLOUT */
+        }
+        end_iteration(s);
+    }
+    CHECK(sp.c == NULL);
+    sock_finish(truncation_ok);
     CHECK(s->conns == NULL);
     CHECK(s->nconns == 0);
     CHECK(s->flush_list == NULL);
@@ -363,17 +564,62 @@ static void run_raw(server_t *s, const uint8_t *data, size_t size, size_t chunk)
     }
 }
 
-/* Returns the live connection slot i, creating and upgrading it if it is not open, or NULL when
- * the connection cap refuses it. A slot whose connection was freed (closed and then an iteration
- * ended) is reopened. */
+/* Returns the live connection of slot i, creating and upgrading it if it is not open, or NULL
+ * when a cap refuses it. A slot whose connection was freed (closed and then an iteration ended)
+ * is reopened. */
 static conn_t *slot(server_t *s, conn_t **conns, int i, const char *req) {
     if (conns[i] != NULL) {
         for (conn_t *c = s->conns; c; c = c->next)
             if (c == conns[i])
                 return c;
     }
-    conns[i] = open_upgraded(s, req);
+    if (i == FUZZ_SOCK_SLOT && sp.fd >= 0)
+        sock_finish(1); /* the previous socket connection was freed: start a new one */
+    conns[i] = open_upgraded(s, i, req);
     return conns[i];
+}
+
+/* Runs control action `action` with `amount` (see the input format) on connection c. */
+static void control(server_t *s, conn_t *c, uint8_t action, uint8_t amount, int bye) {
+    switch (action) {
+    case 0:
+        s->now += amount;
+        s->now_ms += amount * 1000u;
+        s->wall += amount;
+        check_invariants(s);
+        server_tick(s);
+        end_iteration(s);
+        break;
+    case 1:
+        end_iteration(s);
+        break;
+    case 2:
+        if (c != NULL)
+            conn_close(s, c, WS_CLOSE_NORMAL, bye ? "fuzz" : NULL);
+        break;
+    case 3:
+        s->now_ms += amount * 16u;
+        break;
+    case 4:
+        sock_read(((size_t)amount + 1) * 256);
+        break;
+    case 5:
+        if (sp.fd >= 0 && sp.c != NULL) {
+            shutdown(sp.fd, SHUT_WR);
+            conn_on_readable(s, sp.c);
+        }
+        break;
+    case 6:
+        if (sp.fd >= 0) {
+            close(sp.fd);
+            sp.fd = -1;
+        }
+        break;
+    case 7:
+        if (sp.c != NULL)
+            conn_flush(s, sp.c);
+        break;
+    }
 }
 
 static void run_framed(server_t *s, const uint8_t *data, size_t size, const char *req) {
@@ -403,48 +649,30 @@ static void run_framed(server_t *s, const uint8_t *data, size_t size, const char
         int fin = (hdr >> 3) & 1;
         int target = (hdr >> 4) & 3;
         int kind = hdr >> 6;
-        conn_t *c = slot(s, conns, target, req);
-        if (c == NULL && kind != 3)
-            continue;
-        switch (kind) {
-        case 0: {
-            size_t n = build_frame(wire, fin, opcode, p, len, rec);
-            feed(s, c, wire, n);
-            break;
-        }
-        case 1: {
-            /* The first payload byte doubles as the split point. */
-            size_t n = build_frame(wire, fin, opcode, p, len, rec);
-            size_t cut = len ? p[0] % (n + 1) : n / 2;
-            feed(s, c, wire, cut);
-            feed(s, c, wire + cut, n - cut);
-            break;
-        }
-        case 2:
-            feed(s, c, p, len);
-            break;
-        case 3: {
-            uint8_t action = len > 0 ? p[0] % 4 : 0;
-            uint8_t amount = len > 1 ? p[1] : 1;
-            if (action == 0) {
-                s->now += amount;
-                s->now_ms += amount * 1000u;
-                s->wall += amount;
-                check_invariants(s);
-                server_tick(s);
-                check_invariants(s);
-                server_end_iteration(s);
-            } else if (action == 1) {
-                check_invariants(s);
-                server_end_iteration(s);
-            } else if (action == 2) {
-                if (c != NULL)
-                    conn_close(s, c, WS_CLOSE_NORMAL, len > 2 ? "fuzz" : NULL);
-            } else {
-                s->now_ms += amount * 16u;
+        if (kind == 3) {
+            /* Control actions do not open connections. */
+            conn_t *c = conns[target];
+            if (c != NULL) {
+                c = NULL;
+                for (conn_t *x = s->conns; x; x = x->next)
+                    if (x == conns[target])
+                        c = x;
             }
-            break;
-        }
+            control(s, c, len > 0 ? p[0] % 8 : 0, len > 1 ? p[1] : 1, len > 2);
+        } else {
+            conn_t *c = slot(s, conns, target, req);
+            if (c == NULL)
+                continue;
+            size_t n = kind == 2 ? len : build_frame(wire, fin, opcode, p, len, rec);
+            const uint8_t *bytes = kind == 2 ? p : wire;
+            if (kind == 1) {
+                /* The first payload byte doubles as the split point. */
+                size_t cut = len ? p[0] % (n + 1) : n / 2;
+                feed(s, c, bytes, cut);
+                feed(s, c, bytes + cut, n - cut);
+            } else {
+                feed(s, c, bytes, n);
+            }
         }
         check_invariants(s);
         drop_output(s);

@@ -245,7 +245,7 @@ static void check_invariants(server_t *s) {
 
 static void drop_output(server_t *s) {
     for (conn_t *c = s->conns; c; c = c->next)
-        buf_dispose(&c->out);
+        conn_flush(s, c);
 }
 
 /* Sends p[0..n) as one masked frame of the given opcode (fed from a private buffer, since
@@ -286,7 +286,7 @@ static conn_t *open_upgraded(server_t *s) {
     CHECK(c != NULL);
     conn_feed(s, c, req, sizeof(upgrade) - 1);
     CHECK(c->state == CONN_WS);
-    buf_dispose(&c->out);
+    conn_flush(s, c);
     return c;
 }
 

@@ -233,10 +233,11 @@ static int frame_has(const oframe_t *f, const char *key, const char *lit) {
     return t[i].type == JSON_STRING && json_str_eq((const char *)f->p, &t[i], lit);
 }
 
-/* Discards the output of every connection (what server_end_iteration does for fd -1). */
+/* Discards the output of every connection through conn_flush, which for fd -1 does what a
+ * complete write would (it also resets the partly-written-frame mark). */
 static void drop_output(server_t *s) {
     for (conn_t *c = s->conns; c; c = c->next)
-        buf_dispose(&c->out);
+        conn_flush(s, c);
 }
 
 /* A new connection that has completed the upgrade, with its output emptied. */
@@ -247,7 +248,7 @@ static conn_t *ws_conn(server_t *s) {
     assert_int_equal(c->state, CONN_WS);
     assert_true(c->out.len >= sizeof(expected_101) - 1);
     assert_memory_equal(c->out.data, expected_101, sizeof(expected_101) - 1);
-    buf_dispose(&c->out);
+    conn_flush(s, c);
     return c;
 }
 
@@ -259,7 +260,7 @@ static conn_t *st_peer(server_t *s, const char *id) {
     send_text(s, c, msg);
     assert_non_null(c->peer);
     assert_int_equal(c->dialect, DIALECT_ST);
-    buf_dispose(&c->out);
+    conn_flush(s, c);
     return c;
 }
 
@@ -413,7 +414,7 @@ static void test_ping_pong(void **state) {
     assert_int_equal(fr[0].fin, 1);
     assert_int_equal(fr[0].n, 3);
     assert_memory_equal(fr[0].p, "abc", 3);
-    buf_dispose(&c->out);
+    conn_flush(s, c);
     /* An empty ping and a 125-byte ping (the control maximum). */
     send_frame(s, c, 1, WS_OP_PING, "", 0);
     char big[125];
@@ -424,7 +425,7 @@ static void test_ping_pong(void **state) {
     assert_int_equal(fr[1].n, 125);
     assert_memory_equal(fr[1].p, big, 125);
     /* A pong from the client clears an outstanding ping and produces nothing. */
-    buf_dispose(&c->out);
+    conn_flush(s, c);
     c->flags |= CF_PING_SENT;
     send_frame(s, c, 1, WS_OP_PONG, "", 0);
     assert_int_equal(c->out.len, 0);
@@ -564,7 +565,7 @@ static void test_fragmented_and_split(void **state) {
     assert_int_equal(fr[0].opcode, WS_OP_PONG);
     assert_true(frame_has(&fr[1], "ok", NULL));
     assert_true(frame_has(&fr[1], "peer_id", "frag-peer"));
-    buf_dispose(&c->out);
+    conn_flush(s, c);
     /* One whole frame fed one byte at a time, then two frames in one read. */
     uint8_t buf[128];
     static const char ping[] = "{\"type\":\"ping\"}";
@@ -572,13 +573,13 @@ static void test_fragmented_and_split(void **state) {
     for (size_t i = 0; i < n; i++)
         conn_feed(s, c, buf + i, 1);
     expect_one_text(c, 0, "{\"type\":\"pong\"}");
-    buf_dispose(&c->out);
+    conn_flush(s, c);
     n = build_frame(buf, 1, WS_OP_TEXT, ping, strlen(ping), test_mask);
     n += build_frame(buf + n, 1, WS_OP_TEXT, ping, strlen(ping), test_mask);
     conn_feed(s, c, buf, n);
     assert_int_equal(out_frames(c, 0, fr, MAX_OUT_FRAMES), 2);
     /* A binary message holding JSON is handled like text. */
-    buf_dispose(&c->out);
+    conn_flush(s, c);
     send_frame(s, c, 1, WS_OP_BINARY, ping, strlen(ping));
     expect_one_text(c, 0, "{\"type\":\"pong\"}");
 }
@@ -948,7 +949,7 @@ static void test_known_bug_nswarms_wraps(void **state) {
     for (uint32_t i = 0; i < 65537; i++) {
         snprintf(msg, sizeof(msg), "{\"type\":\"announce\",\"info_hash\":\"%040x\"}", i);
         send_text(s, c, msg);
-        buf_dispose(&c->out);
+        conn_flush(s, c);
     }
     assert_int_equal(swarm_totals(s->swarms).members, 65537);
     send_text(s, c,
