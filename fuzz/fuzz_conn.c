@@ -221,14 +221,14 @@ static size_t check_frame(const void *owner, const uint8_t *p, size_t n, int par
     }
     const uint8_t *pl = p + h;
     if (trace)
-        fprintf(stderr, "  -> conn %p op %d: %.*s\n", owner, op,
-                op == WS_OP_CLOSE ? 0 : (int)len, (const char *)pl);
+        fprintf(stderr, "  -> conn %p op %d: %.*s\n", owner, op, op == WS_OP_CLOSE ? 0 : (int)len,
+                (const char *)pl);
     if (trace && op == WS_OP_CLOSE && len == 2)
         fprintf(stderr, "     close code %u\n", (unsigned)(pl[0] << 8 | pl[1]));
     if (op == WS_OP_TEXT) {
         CHECK(utf8_valid(pl, (size_t)len));
-        int r = json_parse((const char *)pl, (size_t)len, out_toks, FUZZ_OUT_TOKENS,
-                           FUZZ_OUT_DEPTH);
+        int r =
+            json_parse((const char *)pl, (size_t)len, out_toks, FUZZ_OUT_TOKENS, FUZZ_OUT_DEPTH);
         if (r < 0)
             fprintf(stderr, "server wrote invalid JSON: %.*s\n", (int)len, (const char *)pl);
         CHECK(r >= 1);
@@ -304,10 +304,12 @@ typedef struct sock_peer {
     conn_t *c;       /* the server's connection, NULL once it has been freed */
     uint8_t *stream; /* bytes read so far */
     size_t len, cap;
-    size_t checked;  /* bytes of stream checked: the HTTP head and complete frames */
-    int head_state;  /* 0 head not complete yet, 1 a 101 (frames follow), 2 another answer */
-    int closed;      /* a close frame has been read */
-    int eof;         /* read() returned 0 */
+    size_t checked; /* bytes of stream checked: the HTTP head and complete frames */
+    int head_state; /* 0 head not complete yet, 1 a 101 (frames follow), 2 another answer */
+    int closed;     /* a close frame has been read */
+    int eof;        /* read() returned 0 */
+    int gone;       /* the server gave up on the connection (CF_GONE): it may have dropped a
+                     * partly written frame, so the stream may end inside one */
 } sock_peer_t;
 
 static sock_peer_t sp = {.fd = -1};
@@ -342,6 +344,8 @@ static void sock_read(size_t max) {
         }
         size_t want = sp.cap - sp.len < max ? sp.cap - sp.len : max;
         ssize_t r = read(sp.fd, sp.stream + sp.len, want);
+        if (trace)
+            fprintf(stderr, "  socket read %zd (stream %zu bytes)\n", r, sp.len);
         if (r > 0) {
             sp.len += (size_t)r;
             max -= (size_t)r;
@@ -414,7 +418,8 @@ static void sock_refresh(server_t *s) {
 /* Ends connection 3's input: the server has freed the connection, so the client end reads the
  * rest and then EOF; the stream must end after a complete frame unless the server gave up on
  * the connection (a peer that went away, or a timeout with output still queued). */
-static void sock_finish(int truncation_ok) {
+static void sock_finish(void) {
+    int truncation_ok = sp.gone;
     if (sp.fd >= 0) {
         for (int i = 0; i < FUZZ_DRAIN_ROUNDS && !sp.eof; i++) {
             size_t before = sp.len;
@@ -444,6 +449,8 @@ static void drop_output(server_t *s) {
 
 static void end_iteration(server_t *s) {
     check_invariants(s);
+    if (sp.c != NULL && (sp.c->flags & CF_GONE))
+        sp.gone = 1;
     server_end_iteration(s);
     sock_refresh(s);
     check_invariants(s);
@@ -523,11 +530,11 @@ static void close_all(server_t *s) {
     for (conn_t *c = s->conns; c; c = c->next)
         conn_close(s, c, WS_CLOSE_GOING_AWAY, NULL);
     end_iteration(s);
-    int truncation_ok = sp.fd < 0;
     for (int i = 0; sp.c != NULL && i < FUZZ_DRAIN_ROUNDS; i++) {
         conn_t *c = sp.c;
-        if (c->flags & CF_GONE)
-            truncation_ok = 1; /* the server saw EOF or a write error and dropped the queue */
+        if (trace)
+            fprintf(stderr, "  draining: state %d, %u bytes queued, flags %#x\n", c->state,
+                    c->out.len, c->flags);
         sock_read(SIZE_MAX);
         if (c->state == CONN_DRAIN || sp.fd < 0) {
             /* Our last frames are out and the write side is shut: the client closes too. */
@@ -540,7 +547,7 @@ static void close_all(server_t *s) {
         end_iteration(s);
     }
     CHECK(sp.c == NULL);
-    sock_finish(truncation_ok);
+    sock_finish();
     CHECK(s->conns == NULL);
     CHECK(s->nconns == 0);
     CHECK(s->flush_list == NULL);
@@ -574,7 +581,7 @@ static conn_t *slot(server_t *s, conn_t **conns, int i, const char *req) {
                 return c;
     }
     if (i == FUZZ_SOCK_SLOT && sp.fd >= 0)
-        sock_finish(1); /* the previous socket connection was freed: start a new one */
+        sock_finish(); /* the previous socket connection was freed: start a new one */
     conns[i] = open_upgraded(s, i, req);
     return conns[i];
 }
@@ -674,6 +681,11 @@ static void run_framed(server_t *s, const uint8_t *data, size_t size, const char
                 feed(s, c, bytes, n);
             }
         }
+        if (trace && sp.c != NULL)
+            fprintf(stderr,
+                    "  record %u: socket connection state %d, %u bytes queued (%u partly "
+                    "written), flags %#x\n",
+                    rec, sp.c->state, sp.c->out.len, sp.c->out_partial, sp.c->flags);
         check_invariants(s);
         drop_output(s);
     }
