@@ -392,20 +392,12 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
     JW_LIT(b, "{\"type\":\"scrape\",\"files\":{");
     for (uint32_t k = 0, t = (uint32_t)ai + 1; k < s->toks[ai].size; k++, t = s->toks[t].next) {
         uint8_t ih[20];
-        uint32_t complete, incomplete;
         read_hex(src, &s->toks[t], ih, sizeof(ih));
-        tracker_counts(s, ih, &complete, &incomplete);
-        store_info_t info = store_get(s->store, ih);
         if (k)
             JW_LIT(b, ",");
         jw_hex(b, ih, sizeof(ih));
-        JW_LIT(b, ":{\"complete\":");
-        jw_u64(b, complete);
-        JW_LIT(b, ",\"incomplete\":");
-        jw_u64(b, incomplete);
-        JW_LIT(b, ",\"downloaded\":");
-        jw_u64(b, info.completions);
-        JW_LIT(b, "}");
+        JW_LIT(b, ":");
+        tracker_write_scrape(s, b, ih);
     }
     JW_LIT(b, "}}");
     conn_frame_end(s, c, off, WS_OP_TEXT);

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 
+#include "proto/jw.h"
+
 int tracker_event_parse(const char *src, const json_tok_t *t) {
     if (t->type != JSON_STRING)
         return -1;
@@ -67,4 +69,17 @@ void tracker_counts(server_t *s, const uint8_t info_hash[20], uint32_t *complete
     swarm_t *w = swarm_find(s->swarms, info_hash);
     *complete = w ? w->seeders : 0;
     *incomplete = w ? swarm_leechers(w) : 0;
+}
+
+void tracker_write_scrape(server_t *s, buf_t *b, const uint8_t info_hash[20]) {
+    uint32_t complete, incomplete;
+    tracker_counts(s, info_hash, &complete, &incomplete);
+    store_info_t info = store_get(s->store, info_hash);
+    JW_LIT(b, "{\"complete\":");
+    jw_u64(b, complete);
+    JW_LIT(b, ",\"incomplete\":");
+    jw_u64(b, incomplete);
+    JW_LIT(b, ",\"downloaded\":");
+    jw_u64(b, info.completions);
+    JW_LIT(b, "}");
 }

@@ -35,6 +35,10 @@ int tracker_announce(server_t *s, conn_t *c, const uint8_t info_hash[20], int ev
 void tracker_counts(server_t *s, const uint8_t info_hash[20], uint32_t *complete,
                     uint32_t *incomplete);
 
+/* Appends a scrape entry's value for info_hash: {"complete":c,"incomplete":i,"downloaded":d},
+ * where downloaded is the completions recorded in the database. */
+void tracker_write_scrape(server_t *s, buf_t *b, const uint8_t info_hash[20]);
+
 /* Parses an event name ("started", "completed", "stopped", "paused", "empty" or "update").
  * Returns the event, or -1 when unknown. */
 int tracker_event_parse(const char *src, const json_tok_t *t);

@@ -357,20 +357,12 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
     size_t off = conn_frame_begin(c);
     JW_LIT(b, "{\"action\":\"scrape\",\"files\":{");
     for (uint32_t k = 0, t = first; k < count; k++, t = s->toks[t].next) {
-        uint32_t complete, incomplete;
         binstr_decode(src, &s->toks[t], ih, BINSTR_ID_BYTES);
-        tracker_counts(s, ih, &complete, &incomplete);
-        store_info_t info = store_get(s->store, ih);
         if (k)
             JW_LIT(b, ",");
         put_id(b, ih);
-        JW_LIT(b, ":{\"complete\":");
-        jw_u64(b, complete);
-        JW_LIT(b, ",\"incomplete\":");
-        jw_u64(b, incomplete);
-        JW_LIT(b, ",\"downloaded\":");
-        jw_u64(b, info.completions);
-        JW_LIT(b, "}");
+        JW_LIT(b, ":");
+        tracker_write_scrape(s, b, ih);
     }
     JW_LIT(b, "}}");
     conn_frame_end(s, c, off, WS_OP_TEXT);

@@ -69,25 +69,29 @@ static const char *addr_str(const uint8_t a[16], char *buf, size_t len) {
     return inet_ntop(AF_INET6, a, buf, (socklen_t)len);
 }
 
-/* Returns 1 when the peer address of c is in the --trusted-proxy list. */
-static int from_trusted_proxy(server_t *s, const conn_t *c) {
-    if (s->cfg.trusted_proxies[0] == '\0' || c->ip == NULL)
-        return 0;
-    char me[INET6_ADDRSTRLEN];
-    addr_str(c->ip->addr, me, sizeof(me));
-    const char *p = s->cfg.trusted_proxies;
-    size_t mlen = strlen(me);
+/* Returns 1 when the comma- or space-separated list holds item (compared without case). */
+static int list_has(const char *list, const char *item, size_t len) {
+    const char *p = list;
     while (*p) {
         while (*p == ' ' || *p == ',')
             p++;
         const char *e = p;
         while (*e && *e != ',' && *e != ' ')
             e++;
-        if ((size_t)(e - p) == mlen && memcmp(p, me, mlen) == 0)
+        if ((size_t)(e - p) == len && len > 0 && strncasecmp(p, item, len) == 0)
             return 1;
         p = e;
     }
     return 0;
+}
+
+/* Returns 1 when the peer address of c is in the --trusted-proxy list. */
+static int from_trusted_proxy(server_t *s, const conn_t *c) {
+    if (s->cfg.trusted_proxies[0] == '\0' || c->ip == NULL)
+        return 0;
+    char me[INET6_ADDRSTRLEN];
+    addr_str(c->ip->addr, me, sizeof(me));
+    return list_has(s->cfg.trusted_proxies, me, strlen(me));
 }
 
 /* Parses the last address of an X-Forwarded-For list (the one our trusted proxy appended).
@@ -391,22 +395,9 @@ static void http_error(server_t *s, conn_t *c, int status, const char *why) {
 }
 
 static int origin_allowed(server_t *s, str_t origin) {
-    const char *p = s->cfg.origins;
-    if (*p == '\0')
+    if (s->cfg.origins[0] == '\0')
         return 1;
-    if (origin.p == NULL)
-        return 0;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',' && *e != ' ')
-            e++;
-        if ((size_t)(e - p) == origin.len && strncasecmp(p, origin.p, origin.len) == 0)
-            return 1;
-        p = e;
-    }
-    return 0;
+    return origin.p != NULL && list_has(s->cfg.origins, origin.p, origin.len);
 }
 
 /* Handles a complete request head. Returns 1 when the connection is now a WebSocket. */

@@ -226,28 +226,30 @@ static void on_expired(swarm_member_t *m, void *arg) {
 }
 
 void server_tick(server_t *s) {
+    /* Timestamps are whole seconds and this runs once a second, so every timeout compares with
+     * ">": a limit of T seconds fires after T to T+1 seconds, never before T. */
     const config_t *cfg = &s->cfg;
     for (conn_t *c = s->conns; c; c = c->next) {
         switch (c->state) {
         case CONN_HTTP:
-            if (s->now - c->created >= cfg->handshake_timeout) {
+            if (s->now - c->created > cfg->handshake_timeout) {
                 s->count.timeouts++;
                 mark_dead(s, c);
             }
             break;
         case CONN_WS:
-            if (c->stuck_since && s->now - c->stuck_since >= cfg->stuck_timeout) {
+            if (c->stuck_since && s->now - c->stuck_since > cfg->stuck_timeout) {
                 /* It has not read what we sent for too long: drop what is queued (keeping a
                  * partly written frame whole) so the goodbye can follow, and close. */
                 s->count.timeouts++;
                 conn_drop_output(c);
                 conn_close(s, c, WS_CLOSE_POLICY, "too_slow");
             } else if (c->flags & CF_PING_SENT) {
-                if ((int32_t)(s->now - c->deadline) >= 0) {
+                if ((int32_t)(s->now - c->deadline) > 0) {
                     s->count.timeouts++;
                     conn_close(s, c, WS_CLOSE_GOING_AWAY, "timeout");
                 }
-            } else if (cfg->idle_timeout && s->now - c->last_msg >= cfg->idle_timeout) {
+            } else if (cfg->idle_timeout && s->now - c->last_msg > cfg->idle_timeout) {
                 s->count.timeouts++;
                 conn_close(s, c, WS_CLOSE_NORMAL, "idle");
             } else if (s->now - c->last_rx >= cfg->ping_interval) {
