@@ -231,9 +231,9 @@ describe('overload shedding', () => {
     }
   })
 
-  test('connections the server is already closing do not make it shed live peers below the high-water mark', {
-    todo: 'server bug: server_tick() (src/server/server.c) triggers shed_run() on s->nconns, which counts CLOSING/DRAIN connections, while shed_run() (src/limits/shed.c) then sheds live ones down to --shed-low: 28 live + 3 lingering => 3 live peers shed'
-  }, async (t) => {
+  // Regression: shedding used to start on all connections (s->nconns, closing ones included) and
+  // then shed live ones down to the low-water mark: 28 live + 3 lingering shed 3 live peers.
+  test('connections the server is already closing do not make it shed live peers below the high-water mark', async (t) => {
     const srv = await startServer({ t, args: SHED })
     const S = randomInfoHash()
     const H = randomInfoHash()

@@ -43,9 +43,10 @@ describe('request floods', () => {
       for (const fields of [{ left: 5 }, {}, { left: 5, uploaded: 10 }]) {
         const err = await stAnnounce(st, IH, fields)
         assert.equal(err.type, 'error', `regular announce ${JSON.stringify(fields)} must be refused: ${JSON.stringify(err)}`)
-        assert.deepEqual(Object.keys(err).sort(), ['code', 'message', 'ref', 'retry_after_ms', 'type'])
+        assert.deepEqual(Object.keys(err).sort(), ['code', 'info_hash', 'message', 'ref', 'retry_after_ms', 'type'])
         assert.equal(err.code, 'rate_limited')
         assert.equal(err.ref, 'announce')
+        assert.equal(err.info_hash, IH)
         assert.ok(Number.isInteger(err.retry_after_ms) && err.retry_after_ms > 0 &&
           err.retry_after_ms <= MIN_INTERVAL * 1000, JSON.stringify(err))
         assert.match(err.message, /^announce again in \d+ s \(min_interval 10 s\)$/)
@@ -105,7 +106,7 @@ describe('request floods', () => {
       const t0 = Date.now()
       // Expiry needs more than PEER_TIMEOUT whole seconds, then the incremental sweep (about a
       // sixth of the swarm table per second, src/tracker/swarm.c) must reach the swarm.
-      const deadline = (PEER_TIMEOUT + 1 + 7) * 1000 * SLOW
+      const deadline = (PEER_TIMEOUT + 1 + 8) * 1000 * SLOW
       const flood = async (send, accepted) => {
         const replies = []
         for (;;) {

@@ -48,8 +48,9 @@ describe('signal floods', () => {
       assert.deepEqual(victim.queue, [])
       for (const m of got) assert.ok(types.includes(m.type) && m.from === S, JSON.stringify(m))
       for (const e of refusals) {
-        assert.deepEqual(Object.keys(e).sort(), ['code', 'message', 'ref', 'retry_after_ms', 'type'], JSON.stringify(e))
+        assert.deepEqual(Object.keys(e).sort(), ['code', 'message', 'ref', 'retry_after_ms', 'to', 'type'], JSON.stringify(e))
         assert.equal(e.code, 'rate_limited')
+        assert.equal(e.to, V)
         assert.equal(e.message, 'you are sending signals too fast')
         assert.ok(types.includes(e.ref), JSON.stringify(e))
         assert.ok(e.retry_after_ms > 0 && e.retry_after_ms <= 200, JSON.stringify(e))
@@ -97,14 +98,16 @@ describe('signal floods', () => {
       }
       // Meanwhile, the honest peers relay to each other.
       const honestDuring = honest.check('during the flood at one victim')
+      honestDuring.catch(() => {}) // awaited below; do not let an early failure go unhandled
       await Promise.all(senders.map((s) => barrier(s)))
       const ms = Date.now() - t0
       await barrier(victim)
       const got = drain(victim)
       const refusals = senders.map((s) => drain(s))
       for (const r of refusals.flat()) {
-        assert.deepEqual(Object.keys(r).sort(), ['code', 'message', 'ref', 'retry_after_ms', 'type'], JSON.stringify(r))
+        assert.deepEqual(Object.keys(r).sort(), ['code', 'message', 'ref', 'retry_after_ms', 'to', 'type'], JSON.stringify(r))
         assert.equal(r.code, 'rate_limited')
+        assert.equal(r.to, V)
         assert.equal(r.message, 'that peer is receiving signals too fast')
         assert.equal(r.ref, 'candidate')
       }
@@ -196,20 +199,41 @@ describe('signal floods', () => {
       for (const r of receivers) assert.equal((await wtAnnounce(r, IH, wtId('-RC0001-'), { event: 'started', left: 1 }))['failure reason'], undefined)
       const Y = wtId('-FL0001-')
       const offers = (tag) => Array.from({ length: 10 }, (_, i) => ({ offer: { type: 'offer', sdp: `${tag} ${i}` }, offer_id: wtBin() }))
+      const isAnswer = (m) => m && m.action === 'announce' && m.complete !== undefined
+      const limitedBy = (m) => {
+        const x = /^rate limited: (\d+) of (\d+) offers were not relayed, slow down$/.exec(m['failure reason'] ?? '')
+        return x ? { dropped: Number(x[1]), of: Number(x[2]) } : null
+      }
       const t0 = Date.now()
-      let r = await wtAnnounce(sender, IH, Y, { event: 'started', left: 1, numwant: 10, offers: offers('first') })
-      assert.equal(r.incomplete, 13, JSON.stringify(r))
-      r = await wtAnnounce(sender, IH, Y, { event: 'started', left: 1, numwant: 10, offers: offers('second') })
-      assert.equal(r.incomplete, 13, JSON.stringify(r))
-      r = await wtAnnounce(sender, IH, Y, { left: 1, numwant: 10, offers: offers('third') })
-      assert.equal(r.incomplete, 13, JSON.stringify(r))
+      const told = {}
+      for (const [tag, event] of [['first', 'started'], ['second', 'started'], ['third', undefined]]) {
+        sender.sendJson({ action: 'announce', info_hash: IH, peer_id: Y, event, left: 1, numwant: 10, offers: offers(tag) })
+        const r = await sender.next(isAnswer)
+        assert.equal(r.incomplete, 13, JSON.stringify(r))
+        // The announce is answered first; a failure follows when offers were held back.
+        await wtBarrier(sender)
+        const fails = drain(sender, (m) => m && m['failure reason'] !== undefined)
+        assert.ok(fails.length <= 1, JSON.stringify(fails))
+        if (fails.length) {
+          assert.deepEqual(Object.keys(fails[0]).sort(), ['action', 'failure reason', 'info_hash'])
+          assert.equal(fails[0].info_hash, IH)
+          told[tag] = limitedBy(fails[0])
+          assert.ok(told[tag], `unexpected failure ${JSON.stringify(fails[0])}`)
+        }
+      }
       const ms = Date.now() - t0
       await Promise.all(receivers.map(wtBarrier))
       const got = receivers.flatMap((c) => drain(c, (m) => m && m.offer))
       const byTag = (tag) => got.filter((m) => m.offer.sdp.startsWith(tag)).length
-      t.diagnostic(`offers relayed: first ${byTag('first')}, second ${byTag('second')}, third ${byTag('third')} in ${ms} ms`)
+      t.diagnostic(`offers relayed: first ${byTag('first')}, second ${byTag('second')}, third ${byTag('third')} in ${ms} ms; sender told ${JSON.stringify(told)}`)
       assert.equal(byTag('first'), 10, 'the first announce spends the burst of 10')
+      assert.equal(told.first, undefined, 'nothing was held back from the first announce')
       assert.ok(byTag('second') + byTag('third') <= refill(ms), `after the burst only the refill is relayed: ${byTag('second') + byTag('third')}`)
+      // The sender is told exactly how many were held back.
+      for (const tag of ['second', 'third']) {
+        assert.ok(told[tag], `the ${tag} announce had offers held back but the sender was not told`)
+        assert.deepEqual(told[tag], { dropped: 10 - byTag(tag), of: 10 })
+      }
       for (const m of got) assert.equal(m.peer_id, Y)
 
       // ---- per receiver: 20 seeders offer to the only leecher of a swarm -------------------
@@ -222,9 +246,16 @@ describe('signal floods', () => {
       })))
       const sms = Date.now() - s0
       await wtBarrier(victim)
+      await Promise.all(seeders.map(wtBarrier))
       const vgot = drain(victim, (m) => m && m.offer)
+      const sfails = seeders.flatMap((c) => drain(c, (m) => m && m['failure reason'] !== undefined))
       t.diagnostic(`the victim received ${vgot.length} of 20 offers in ${sms} ms`)
       assert.ok(vgot.length >= 15 && vgot.length <= 15 + refill(sms), `victim received ${vgot.length} offers (burst 15)`)
+      // Each seeder whose offer was held back by the victim's bucket is told.
+      assert.equal(sfails.length, 20 - vgot.length, JSON.stringify(sfails))
+      for (const f of sfails) {
+        assert.deepEqual(f, { action: 'announce', info_hash: IH2, 'failure reason': 'rate limited: 1 of 1 offers were not relayed, slow down' })
+      }
       assert.deepEqual(victim.queue.map((e) => e.json), [])
       await honestDuring
       await honest.check('after the offer floods')
@@ -233,9 +264,7 @@ describe('signal floods', () => {
     }
   })
 
-  test('WebTorrent: a sender whose offers are over a signal limit is told (docs/security.md section 2)', {
-    todo: 'server bug: relay_offers() in src/proto/wt.c drops offers over the sender or receiver bucket silently (only the rate_limited counter moves); the sender gets no "rate limited" failure'
-  }, async (t) => {
+  test('WebTorrent: a sender whose offers are over a signal limit is told how many were held back (docs/security.md section 2)', async (t) => {
     const srv = await startServer({ t, args: SIG })
     const receivers = await connectMany(srv, 3, 'wtrl')
     const sender = await connect(srv, { name: 'wt-offer-sender' })
@@ -258,6 +287,13 @@ describe('signal floods', () => {
       const all = [...replies, ...drain(sender)]
       const told = all.filter((m) => m && m.info_hash === IH && /^rate limited/.test(m['failure reason'] ?? ''))
       assert.ok(told.length >= 1, `${12 - relayed} offers were dropped by the signal bucket but the sender was told nothing: ${JSON.stringify(all)}`)
+      let held = 0
+      for (const m of told) {
+        const x = /^rate limited: (\d+) of 3 offers were not relayed, slow down$/.exec(m['failure reason'])
+        assert.ok(x, m['failure reason'])
+        held += Number(x[1])
+      }
+      assert.equal(held, 12 - relayed, 'the failures count exactly the offers held back')
     } finally {
       await closeAll(receivers, sender)
     }
