@@ -830,6 +830,10 @@ static void conn_close(conn_t *c) {
         return;
     if (c->kind == KIND_ACTIVE && c->state == CS_OPEN)
         g_open_active--;
+    if (c->kind == KIND_IDLE && c->settled) {
+        g_settled_idle--; /* no longer held: it counts as a failed idle connection */
+        g_failed_idle++;
+    }
     unpend(c);
     close(c->fd);
     c->fd = -1;
@@ -1483,7 +1487,6 @@ static void on_frame(conn_t *c, bool fin, int op, uint8_t *p, size_t n) {
         conn_flush(c);
         /* Counted above already: reopen without counting twice. */
         if (c->state != CS_FREE) {
-            c->settled = c->kind == KIND_CHURN ? c->settled : 1;
             bool idle_unsettled = c->kind == KIND_IDLE && !c->settled;
             conn_close(c);
             if (idle_unsettled)
