@@ -784,8 +784,14 @@ static void test_tick_timeouts(void **state) {
     conn_t *slow = conn_create(s, -1, NULL, 0);
     conn_t *c = st_peer(s, "sleepy");
     (void)slow;
-    /* The handshake timeout frees the connection that never upgraded. */
+    /* Timeouts fire once more than their limit has passed (never early, whole seconds being
+     * coarse). The handshake timeout: not yet at exactly --handshake-timeout... */
     s->now += s->cfg.handshake_timeout;
+    server_tick(s);
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 2);
+    /* ...a second later, the connection that never upgraded is freed. */
+    s->now += 1;
     server_tick(s);
     server_end_iteration(s);
     assert_int_equal(s->nconns, 1);
@@ -798,8 +804,12 @@ static void test_tick_timeouts(void **state) {
     assert_int_equal(fr[0].opcode, WS_OP_PING);
     assert_true(c->flags & CF_PING_SENT);
     server_end_iteration(s);
-    /* No pong in time: bye "timeout" and close 1001. */
+    /* No pong: at exactly --ping-timeout not yet, a second later bye "timeout" and close 1001. */
     s->now += s->cfg.ping_timeout;
+    server_tick(s);
+    assert_int_equal(c->state, CONN_WS);
+    assert_int_equal(c->out.len, 0);
+    s->now += 1;
     server_tick(s);
     expect_closed_with(c, WS_CLOSE_GOING_AWAY, "timeout");
     assert_int_equal(registry_count(s->registry), 0);
@@ -873,8 +883,8 @@ static void test_slow_reader(void **state) {
     assert_int_equal(s->count.relayed, (uint64_t)relays);
     assert_true(a->stuck_since != 0);
     assert_int_equal(b->out.len, 0); /* the sender is not told */
-    /* Not yet: the queue has been full for less than --stuck-timeout. */
-    s->now = a->stuck_since + s->cfg.stuck_timeout - 1;
+    /* Not yet: the queue has been full for no more than --stuck-timeout. */
+    s->now = a->stuck_since + s->cfg.stuck_timeout;
     a->last_rx = a->last_msg = b->last_rx = b->last_msg = s->now;
     server_tick(s);
     assert_int_equal(a->state, CONN_WS);
