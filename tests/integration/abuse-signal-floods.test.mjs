@@ -298,4 +298,28 @@ describe('signal floods', () => {
       await closeAll(receivers, sender)
     }
   })
+
+  test('WebTorrent amplification: an announce with 50 offers fans out to at most --max-offers (10) peers', async (t) => {
+    const srv = await startServer({ t, args: ['--min-interval', '0'] })
+    const honest = await HonestWt.create(srv)
+    const receivers = await connectMany(srv, 15, 'amp')
+    const sender = await connect(srv, { name: 'amplifier' })
+    try {
+      const IH = wtBin()
+      for (const r of receivers) await wtAnnounce(r, IH, wtId('-AM0001-'), { event: 'started', left: 1 })
+      const offers = Array.from({ length: 50 }, (_, i) => ({ offer: { type: 'offer', sdp: `amp ${i}` }, offer_id: wtBin() }))
+      const r = await wtAnnounce(sender, IH, wtId('-AM0002-'), { event: 'started', left: 1, numwant: 50, offers })
+      assert.equal(r.incomplete, 16, JSON.stringify(r))
+      await Promise.all(receivers.map(wtBarrier))
+      const got = receivers.map((c) => drain(c, (m) => m && m.offer))
+      assert.equal(got.flat().length, 10, `offers relayed: ${got.map((g) => g.length)}`)
+      assert.ok(got.every((g) => g.length <= 1), 'each offer goes to a distinct peer')
+      // Nothing was held back by a rate limit, so the sender is told nothing more.
+      await wtBarrier(sender)
+      assert.deepEqual(sender.queue.map((e) => e.json), [])
+      await honest.check('after the amplification attempt')
+    } finally {
+      await closeAll(receivers, sender, honest.clients)
+    }
+  })
 })
