@@ -22,7 +22,7 @@ CONNS=${BENCH_CONNS:-1000}
 if [ "$QUICK" = 1 ]; then
     ROUNDS=1 DUR=4 WARM=1 IDLE=3000 SWARMS="1 100 1000" CG_CONNS=50 CG_DUR=5 CHURN=300
 else
-    ROUNDS=3 DUR=10 WARM=3 IDLE=15000 SWARMS="1 100 10000" CG_CONNS=200 CG_DUR=20 CHURN=500
+    ROUNDS=3 DUR=15 WARM=3 IDLE=15000 SWARMS="1 100 10000" CG_CONNS=200 CG_DUR=20 CHURN=500
 fi
 # Seconds a server under valgrind may take to start listening and to write its profile at exit.
 VALGRIND_START_S=120
@@ -52,6 +52,7 @@ SRV_PID=""
 SRV_PORT=""
 SRV_NAME=""
 PROBLEMS=()
+OTHERS=() # other processes' CPU in each measurement window, % of one core
 
 log() { printf '%s\n' "$*" | tee -a "$OUT/progress.txt" >&2; }
 problem() {
@@ -168,6 +169,12 @@ run_lg() {
     fi
     if ! kill -0 "$SRV_PID" 2>/dev/null; then
         problem "$name: the server died during the run (see $LOGS/$SRV_NAME.server.txt)"
+    fi
+    OTHERS+=("$(calc "$(get others_cpu_s)*100" "$(get window_s)" 0)")
+    local drops
+    drops=$(get srv_dropped)
+    if [ "$drops" != NA ] && [ "$drops" != 0 ]; then
+        problem "$name: the server dropped $drops messages for slow readers (srv_dropped)"
     fi
     local errs closes cf tmo
     errs=$(get errors)
@@ -317,13 +324,16 @@ for mode in st wt; do
         active=$((size < 50 ? size : 50))
         name=swarm-$mode-$size
         start_server "$name" sig || continue
+        # WT keeps aquatic's one request in flight: with more, a connection of a 100-peer swarm
+        # is sent offers faster than its answers get back, and sigtracker forgets the oldest of
+        # the 64 offers it remembers per connection (its answers then fail "no such offer").
         if [ $mode = st ]; then
-            extra=(--offers 0 --numwant 50)
+            extra=(--offers 0 --numwant 50 --window 4)
         else
-            extra=(--offers 10)
+            extra=(--offers 10 --window 1)
         fi
         run_lg "$name" --mode $mode --torrents 1 --connections "$active" --idle $((size - active)) \
-            --window 4 "${extra[@]}" --duration "$DUR" --warmup "$WARM" --server-stats
+            "${extra[@]}" --duration "$DUR" --warmup "$WARM" --server-stats
         stop_server
         [ -n "$R" ] || continue
         ann=$(calc "$(get announces)" "$(get window_s)" 0)
@@ -350,6 +360,7 @@ fi
 
 # 7. Instructions per message: the whole server process (start-up included) under callgrind.
 CG_ROWS=()
+declare -A CG_IR=([sig]=NA [ref]=NA)
 cg_run() { # NAME KIND
     local name=$1 kind=$2 cgout="$OUT/$1.callgrind.out" ir
     start_server "$name" "$kind" valgrind --tool=callgrind --callgrind-out-file="$cgout" || return
@@ -365,6 +376,7 @@ cg_run() { # NAME KIND
     start=$(sed -n 's/^totals: *//p' "$cgout.1" 2>/dev/null | head -n 1)
     [ -n "$load" ] || { problem "$name: no callgrind totals in $cgout"; return; }
     ir=$((load + ${start:-0}))
+    CG_IR[$kind]=$(calc "$ir" "$(get recv)" 0)
     CG_ROWS+=("$(printf '%-22s %6s %5ss %14s %14s %10s %12s %12s' "$name" "$CG_CONNS" "$CG_DUR" \
         "$ir" "${start:-NA}" "$(get recv)" "$(calc "$ir" "$(get recv)" 0)" \
         "$(calc "$load" "$(get recv)" 0)")")
@@ -386,10 +398,15 @@ ratio() { calc "$1" "$2" 2; }
         "logs in $OUT"
     echo "sigtracker flags: ${SIG_FLAGS[*]}"
     echo "reference: node $REF (bittorrent-tracker Server, ws only, stats off)"
+    # shellcheck disable=SC2068
+    echo "noise: other processes used $(median ${OTHERS[@]})% of one core in the median" \
+        "measurement window (max $(printf '%s\n' ${OTHERS[@]} | grep -v NA | sort -g | tail -n 1)%);" \
+        "throughput and latency suffer from it, CPU-normalised figures much less"
     echo
     echo "1. WebTorrent load, aquatic-style (10 offers per announce, 10,000 Gamma-skewed torrents," \
         "one request in flight per connection), medians of $ROUNDS alternating round(s)"
-    printf '%-44s %14s %20s %8s\n' metric sigtracker bittorrent-tracker ratio
+    printf '%-44s %14s %20s %8s\n' "metric (ratio = sigtracker / reference)" sigtracker \
+        bittorrent-tracker ratio
     row() { printf '%-44s %14s %20s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
     row "connections" "$CONNS" "$REF_CONNS"
     row "messages per server CPU-second (sent+recv)" "${MED[sig.mpc]}" "${MED[ref.mpc]}"
@@ -423,8 +440,9 @@ ratio() { calc "$1" "$2" 2; }
     printf '%-30s %8s %10s %10s %10s %12s\n' run held "RSS0 kB" "RSS kB" "peak kB" "bytes/conn"
     printf '%s\n' "${MEM_ROWS[@]}"
     echo
-    echo "5. Swarm size scaling: one swarm; ST announces ask num_want 50 (no relays), WT announces"
-    echo "   carry 10 offers; the other members are idle connections (window 4 per active one)"
+    echo "5. Swarm size scaling: one swarm; ST announces ask num_want 50 (no relays; 4 in flight per"
+    echo "   connection), WT announces carry 10 offers (1 in flight); the other members are idle"
+    echo "   connections, which read what they are sent and never answer"
     printf '%-4s %7s %7s %11s %14s %14s %15s\n' mode peers active announces/s "us CPU/announce" \
         "msgs/CPU-s" "ann p50/p99 ms"
     printf '%s\n' "${SWARM_ROWS[@]}"
@@ -442,6 +460,8 @@ ratio() { calc "$1" "$2" 2; }
         printf '%-22s %6s %6s %14s %14s %10s %12s %12s\n' run conns time "total Ir" "start-up Ir" \
             messages "Ir/message" "load Ir/msg"
         printf '%s\n' "${CG_ROWS[@]}"
+        echo "   bittorrent-tracker / sigtracker, instructions per message:" \
+            "$(calc "${CG_IR[ref]}" "${CG_IR[sig]}" 1)"
     fi
     echo
     if [ ${#PROBLEMS[@]} -eq 0 ]; then
