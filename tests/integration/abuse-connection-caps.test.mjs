@@ -4,10 +4,11 @@
 // (connected before the abuse) are served normally while the caps are hit.
 
 import assert from 'node:assert/strict'
+import net from 'node:net'
 import { describe, test } from 'node:test'
 import { HOST, closeAll, randomPeerId, sleep, startServer } from './helpers.mjs'
 import {
-  HonestSt, connectFrom, rawFrom, statsOf, tryUpgrade, waitFor, waitStats
+  HonestSt, connectFrom, httpGetFrom, rawFrom, statsOf, tryUpgrade, waitFor, waitStats
 } from './abuse-helpers.mjs'
 
 /** Asserts that an upgrade attempt was refused with `status` and that the server closed it. */
@@ -158,6 +159,78 @@ describe('connection caps', () => {
       await sleep(10)
     } finally {
       for (const c of open) c.destroy()
+      await closeAll(honest.clients)
+    }
+  })
+
+  test('--max-per-ip 5: every way a connection can end gives its slot back (no per-address leak)', async (t) => {
+    const srv = await startServer({ t, args: ['--max-per-ip', '5', '--handshake-timeout', '1', '--min-interval', '0'] })
+    const honest = await HonestSt.create(srv, { addrs: ['127.0.0.2', '127.0.0.3'] })
+    try {
+      const st0 = await statsOf(srv)
+      // A handshake that never completes (closed by the handshake timeout), meanwhile.
+      const slow = net.connect(srv.port, HOST)
+      slow.on('error', () => {})
+      slow.on('connect', () => slow.write('GET / HTTP/1.1\r\nHost: x\r\n'))
+      const slowClosed = new Promise((resolve) => slow.on('close', resolve))
+      const ends = {
+        'normal close': async (i) => {
+          const c = await connectFrom(srv, { name: `n${i}` })
+          await c.ola(randomPeerId('n'))
+          await c.request({ type: 'announce', info_hash: 'ab'.repeat(20), event: 'started', left: 1 }, { type: 'announce' })
+          await c.close()
+        },
+        'TCP reset': async (i) => {
+          const c = await connectFrom(srv, { name: `r${i}` })
+          await c.ola(randomPeerId('r'))
+          c.ws._socket.resetAndDestroy()
+        },
+        'protocol error': async () => {
+          const r = await rawFrom(srv, { name: 'unmasked' })
+          r.sendFrame({ opcode: 1, payload: 'x', mask: false })
+          assert.equal((await r.expectClose()).code, 1002)
+        },
+        'refused upgrade': async () => {
+          const r = await tryUpgrade(srv, { headers: { 'Sec-WebSocket-Version': '8' } })
+          assert.equal(r.status, 426)
+          await r.closed
+        },
+        'WebTorrent peer gone': async (i) => {
+          const c = await connectFrom(srv, { name: `w${i}` })
+          c.sendJson({ action: 'announce', info_hash: 'a'.repeat(20), peer_id: `-LK0001-${String(i).padStart(12, '0')}`, event: 'started', left: 1 })
+          await c.next()
+          c.terminate()
+        },
+        'half a frame': async () => {
+          const r = await rawFrom(srv, { name: 'half' })
+          r.write(Buffer.from([0x81, 0xfe, 0x10]))
+          r.destroy()
+        },
+        'client close frame': async () => {
+          const r = await rawFrom(srv, { name: 'closer' })
+          r.sendFrame({ opcode: 8, payload: Buffer.from([0x0f, 0xa0]) })
+          assert.equal((await r.expectClose()).code, 4000)
+        },
+        'plain HTTP': async () => {
+          assert.equal((await httpGetFrom(srv, '/health', { localAddress: HOST })).status, 200)
+        }
+      }
+      for (let round = 0; round < 3; round++) {
+        for (const [what, end] of Object.entries(ends)) {
+          await end(round).catch((err) => { throw new Error(`${what}: ${err.message}`) })
+        }
+      }
+      await slowClosed
+      // Everything is gone: 127.0.0.1 has its 5 slots again, no more.
+      const st1 = await waitStats(srv, (s) => s.connections === st0.connections, { what: 'all churned connections gone' })
+      assert.equal(st1.identified_peers, 2)
+      assert.ok(st1.heap_bytes - st0.heap_bytes < 64 * 1024, `heap_bytes ${st0.heap_bytes} -> ${st1.heap_bytes}`)
+      const five = []
+      for (let i = 0; i < 5; i++) five.push(await rawFrom(srv, { name: `again${i}` }))
+      await assertRefused(srv, 503, {}, '6th connection from 127.0.0.1 after the churn')
+      for (const f of five) f.destroy()
+      await honest.check('after the churn')
+    } finally {
       await closeAll(honest.clients)
     }
   })
