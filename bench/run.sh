@@ -20,9 +20,10 @@ cd "$(dirname "$0")/.." || exit 1
 QUICK=${BENCH_QUICK:-0}
 CONNS=${BENCH_CONNS:-1000}
 if [ "$QUICK" = 1 ]; then
-    ROUNDS=1 DUR=4 WARM=1 IDLE=3000 SWARMS="1 100 1000" CG_CONNS=50 CG_DUR=5 CHURN=300
+    ROUNDS=1 DUR=4 WARM=1 IDLE=3000 SWARMS="1 100 1000" CG_CONNS=50 CG_DUR=5 CHURN=300 QUIET_S=2
 else
     ROUNDS=3 DUR=15 WARM=3 IDLE=15000 SWARMS="1 100 10000" CG_CONNS=200 CG_DUR=20 CHURN=500
+    QUIET_S=20
 fi
 # Seconds a server under valgrind may take to start listening and to write its profile at exit.
 VALGRIND_START_S=120
@@ -153,6 +154,29 @@ stop_server() {
 
 # ---- the load generator -------------------------------------------------------------------------
 
+# Busy CPU ticks of the whole machine so far (user, nice, system, irq, softirq, steal).
+busy_ticks() {
+    local _cpu user nice system _idle _iowait irq softirq steal _rest
+    read -r _cpu user nice system _idle _iowait irq softirq steal _rest </proc/stat
+    echo $((user + nice + system + irq + softirq + steal))
+}
+HZ=$(getconf CLK_TCK)
+# Other people's work on this machine (builds, fuzzers, tests) skews throughput and latency.
+# Before each measurement, wait up to QUIET_S seconds for a second in which the machine is
+# busy for less than QUIET_PCT % of one core; then measure anyway (the noise is reported).
+QUIET_PCT=30
+wait_quiet() {
+    local t b0 b1 pct=0
+    for ((t = 0; t < QUIET_S; t++)); do
+        b0=$(busy_ticks)
+        sleep 1
+        b1=$(busy_ticks)
+        pct=$(((b1 - b0) * 100 / HZ))
+        [ "$pct" -lt "$QUIET_PCT" ] && return 0
+    done
+    log "  (the machine stayed busy: $pct% of one core used by others after waiting ${QUIET_S}s)"
+}
+
 R=""
 # run_lg NAME [loadgen options]: runs the load generator against the current server and leaves its
 # RESULT line in R ("" when it produced none).
@@ -160,6 +184,7 @@ run_lg() {
     local name=$1
     shift
     local out="$LOGS/$name.txt"
+    wait_quiet
     echo "+ $LOADGEN --port $SRV_PORT --server-pid $SRV_PID $*" >"$out"
     "$LOADGEN" --port "$SRV_PORT" --server-pid "$SRV_PID" "$@" >>"$out" 2>&1
     R=$(grep '^RESULT ' "$out" | tail -n 1)
