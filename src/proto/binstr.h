@@ -9,8 +9,9 @@
 
 /* Bytes in every WebTorrent identifier. */
 #define BINSTR_ID_BYTES 20
-/* Most bytes binstr_encode writes for n input bytes: two quotes and \u00XX for each byte. */
-#define BINSTR_ENCODED_MAX(n) (2 + 6 * (n))
+/* Room binstr_encode needs for n input bytes: two quotes and \u00XX for each byte, plus one byte
+ * of slack the encoder may overwrite past what it returns (it copies 7 bytes per input byte). */
+#define BINSTR_ENCODED_MAX(n) (2 + 6 * (n) + 1)
 
 /* Decodes the JSON string token t (escapes resolved, UTF-8 decoded) into exactly n bytes.
  * Returns 0, or -EINVAL when t is not a string, does not hold exactly n code points, or holds a

@@ -48,8 +48,9 @@ int tracker_announce(server_t *s, conn_t *c, const uint8_t info_hash[20], int ev
         seeder = 0;
     else
         seeder = m ? m->seeder : 0;
-    /* A completion counts once per membership: the move to seeder, not every repeat. */
-    int completed = event == TRACKER_COMPLETED && (m == NULL || !m->seeder);
+    /* A completion counts once per membership, so cycling started/completed on one connection
+     * cannot inflate the count. */
+    int completed = event == TRACKER_COMPLETED && (m == NULL || !m->completed);
     if (m == NULL) {
         if (c->nswarms >= s->cfg.max_swarms)
             return -ENOSPC;
@@ -59,6 +60,8 @@ int tracker_announce(server_t *s, conn_t *c, const uint8_t info_hash[20], int ev
         swarm_set_seeder(s->swarms, m, seeder);
         m->last_announce = s->now;
     }
+    if (completed)
+        m->completed = 1;
     store_touch(s->store, info_hash, s->wall, completed);
     *member = m;
     return 0;

@@ -85,13 +85,20 @@ static int list_has(const char *list, const char *item, size_t len) {
     return 0;
 }
 
-/* Returns 1 when the peer address of c is in the --trusted-proxy list. */
-static int from_trusted_proxy(server_t *s, const conn_t *c) {
-    if (s->cfg.trusted_proxies[0] == '\0' || c->ip == NULL)
+/* Returns 1 when an address is in the --trusted-proxy list. Such an address is not held to
+ * --max-per-ip while handshaking: all its clients arrive through it, and each is counted
+ * against its own forwarded address once the upgrade is read. */
+static int is_trusted_proxy(server_t *s, const uint8_t addr[16]) {
+    if (s->cfg.trusted_proxies[0] == '\0')
         return 0;
     char me[INET6_ADDRSTRLEN];
-    addr_str(c->ip->addr, me, sizeof(me));
+    addr_str(addr, me, sizeof(me));
     return list_has(s->cfg.trusted_proxies, me, strlen(me));
+}
+
+/* Returns 1 when the peer address of c is in the --trusted-proxy list. */
+static int from_trusted_proxy(server_t *s, const conn_t *c) {
+    return c->ip != NULL && is_trusted_proxy(s, c->ip->addr);
 }
 
 /* Parses the last address of an X-Forwarded-For list (the one our trusted proxy appended).
@@ -130,7 +137,8 @@ conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t 
     addr_key(addr, addrlen, key);
     ip_entry_t *ip = ip_get(s, key, 0);
     if (s->nconns >= s->max_conns ||
-        (s->cfg.max_per_ip && ip != NULL && ip->count >= s->cfg.max_per_ip)) {
+        (s->cfg.max_per_ip && ip != NULL && ip->count >= s->cfg.max_per_ip &&
+         !is_trusted_proxy(s, key))) {
         s->count.refused++;
         return NULL;
     }

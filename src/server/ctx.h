@@ -70,7 +70,7 @@ typedef struct conn {
     uint8_t frag_op; /* opcode of the fragmented message being assembled; 0 when none */
     uint8_t flags;   /* enum conn_flag */
     uint16_t close_code;
-    uint16_t nswarms;
+    uint32_t nswarms;
     uint32_t created;         /* monotonic seconds */
     uint32_t last_rx;         /* any bytes received */
     uint32_t last_msg;        /* last data message */

@@ -252,7 +252,7 @@ void server_tick(server_t *s) {
             } else if (cfg->idle_timeout && s->now - c->last_msg > cfg->idle_timeout) {
                 s->count.timeouts++;
                 conn_close(s, c, WS_CLOSE_NORMAL, "idle");
-            } else if (s->now - c->last_rx >= cfg->ping_interval) {
+            } else if (s->now - c->last_rx > cfg->ping_interval) {
                 size_t off = conn_frame_begin(c);
                 conn_frame_end(s, c, off, WS_OP_PING);
                 c->flags |= CF_PING_SENT;

@@ -33,6 +33,7 @@ struct swarm_member {
     uint32_t last_announce;        /* monotonic seconds of the last accepted announce */
     uint8_t seeder;                /* 1 = complete, 0 = incomplete */
     uint8_t dialect;               /* the owner's dialect: peers are only offered to their own */
+    uint8_t completed;             /* a completion was counted for this membership */
 };
 
 struct swarm {

@@ -4,6 +4,10 @@
 
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "ws/utf8.h"
 
 /* Bits of the first header byte. */
@@ -110,9 +114,18 @@ void ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset) {
         rot[i] = mask[(offset + i) & 3];
     }
     memcpy(&word_mask, rot, sizeof(word_mask));
+    i = 0;
+#ifdef __SSE2__
+    /* 16 bytes per step where SSE2 exists (every x86-64): offers carry kilobytes of SDP. */
+    __m128i mask16 = _mm_set1_epi64x((long long)word_mask);
+    for (; i + 16 <= n; i += 16) {
+        __m128i *q = (__m128i *)(void *)(p + i);
+        _mm_storeu_si128(q, _mm_xor_si128(_mm_loadu_si128(q), mask16));
+    }
+#endif
     /* memcpy keeps the loads and stores legal for any alignment of p; compilers turn each into
      * one unaligned 8-byte access. Byte order does not matter as both sides are loaded alike. */
-    for (i = 0; i + UNMASK_WORD_BYTES <= n; i += UNMASK_WORD_BYTES) {
+    for (; i + UNMASK_WORD_BYTES <= n; i += UNMASK_WORD_BYTES) {
         uint64_t w;
 
         memcpy(&w, p + i, sizeof(w));

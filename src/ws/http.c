@@ -178,7 +178,10 @@ static void store_header(const char *name, size_t name_len, str_t value, http_re
     } else if (ieq(name, name_len, "origin")) {
         slot = &req->origin;
     } else if (ieq(name, name_len, "x-forwarded-for")) {
-        slot = &req->forwarded_for;
+        /* The last line wins: a proxy that adds its own X-Forwarded-For line (rather than
+         * appending to the client's) puts it last, and only what the proxy wrote is trusted. */
+        req->forwarded_for = value;
+        return;
     }
     if (slot != NULL && slot->p == NULL) {
         *slot = value;

@@ -14,7 +14,8 @@
 
 /* The fields of a request head that the server uses. Every str_t points into the caller's buffer;
  * an absent header has p == NULL. When a header appears twice, the values are not merged: the
- * first one is kept, except Connection (all its tokens are considered for "upgrade"). */
+ * first one is kept, except Connection (all its tokens are considered for "upgrade") and
+ * X-Forwarded-For (the last line is kept: it is the one a trusted proxy added). */
 typedef struct http_request {
     str_t method;      /* "GET" */
     str_t target;      /* request target as sent, e.g. "/announce?x=1" */
@@ -25,7 +26,7 @@ typedef struct http_request {
     str_t ws_key;     /* Sec-WebSocket-Key, trimmed */
     str_t ws_version; /* Sec-WebSocket-Version, trimmed */
     str_t origin;
-    str_t forwarded_for; /* X-Forwarded-For, trimmed, whole list as sent */
+    str_t forwarded_for; /* X-Forwarded-For, trimmed, whole list as sent (its last line) */
     int conn_upgrade;    /* 1 when a Connection header lists the token "upgrade" (any case) */
     size_t head_len;     /* bytes consumed, including the final CRLF CRLF */
 } http_request_t;

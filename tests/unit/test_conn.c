@@ -796,8 +796,12 @@ static void test_tick_timeouts(void **state) {
     server_end_iteration(s);
     assert_int_equal(s->nconns, 1);
     assert_ptr_equal(s->conns, c);
-    /* Silence: a ping. */
+    /* Silence: at exactly --ping-interval no ping yet (timeouts never fire early), a second
+     * later a ping. */
     s->now = c->last_rx + s->cfg.ping_interval;
+    server_tick(s);
+    assert_int_equal(c->out.len, 0);
+    s->now += 1;
     server_tick(s);
     oframe_t fr[MAX_OUT_FRAMES];
     assert_int_equal(out_frames(c, 0, fr, MAX_OUT_FRAMES), 1);
@@ -943,15 +947,11 @@ static void tweak_many_swarms(config_t *cfg) {
     cfg->msg_burst = 1000000;
 }
 
-/* KNOWN BUG (skipped unless SIGTRACKER_KNOWN_BUGS is set): conn_t.nswarms is a uint16_t
- * (src/server/ctx.h) but --max-swarms accepts up to 100000 (src/server/config.c), so the per-
- * connection swarm count wraps at 65536 and the cap check in tracker_announce
- * (c->nswarms >= s->cfg.max_swarms, src/proto/tracker.c) stops working: with --max-swarms 65537,
- * the 65538th announce to a new swarm must be refused with too_many_swarms, but nswarms reads 1
- * by then and the announce is accepted. */
-static void test_known_bug_nswarms_wraps(void **state) {
-    if (getenv("SIGTRACKER_KNOWN_BUGS") == NULL)
-        skip();
+/* Regression: conn_t.nswarms was a uint16_t while --max-swarms accepts up to 100000, so the
+ * per-connection swarm count wrapped at 65536 and the cap check in tracker_announce stopped
+ * working. With --max-swarms 65537, the 65538th announce to a new swarm must be refused with
+ * too_many_swarms. */
+static void test_nswarms_does_not_wrap(void **state) {
     fixture_t *f = *state;
     server_t *s = make_server(f, tweak_many_swarms);
     conn_t *c = st_peer(s, "hoarder");
@@ -991,7 +991,7 @@ int main(void) {
         T(test_destroy_with_live_conns),
         T(test_slow_reader),
         T(test_connection_caps),
-        T(test_known_bug_nswarms_wraps),
+        T(test_nswarms_does_not_wrap),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -338,7 +338,8 @@ static void test_header_case_and_duplicates(void **state) {
                      0);
     assert_true(is(req.host, "first"));
     assert_true(is(req.ws_key, "k1"));
-    assert_true(is(req.forwarded_for, "a"));
+    /* X-Forwarded-For keeps its last line: the one a trusted proxy added. */
+    assert_true(is(req.forwarded_for, "b"));
 }
 
 static void test_connection_tokens(void **state) {
