@@ -48,9 +48,10 @@ int tracker_announce(server_t *s, conn_t *c, const uint8_t info_hash[20], int ev
         seeder = 0;
     else
         seeder = m ? m->seeder : 0;
-    /* A completion counts once per membership, so cycling started/completed on one connection
-     * cannot inflate the count. */
-    int completed = event == TRACKER_COMPLETED && (m == NULL || !m->completed);
+    /* A completion is the move to seeder with "completed" (a new peer that says completed
+     * counts too, as in bittorrent-tracker), and counts once per membership, so cycling
+     * started/completed on one connection cannot inflate the count. */
+    int completed = event == TRACKER_COMPLETED && (m == NULL || (!m->seeder && !m->completed));
     if (m == NULL) {
         if (c->nswarms >= s->cfg.max_swarms)
             return -ENOSPC;

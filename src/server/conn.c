@@ -441,7 +441,15 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
     }
     if (from_trusted_proxy(s, c)) {
         uint8_t client[16];
-        if (xff_client(req->forwarded_for, client) == 0) {
+        if (xff_client(req->forwarded_for, client) != 0) {
+            /* The proxy's own connection, not a forwarded client: it was let through the
+             * accept-time check (see is_trusted_proxy), so hold it to the cap here. */
+            if (s->cfg.max_per_ip && c->ip->count > s->cfg.max_per_ip) {
+                s->count.refused++;
+                http_error(s, c, 429, "too many connections from your address");
+                return 0;
+            }
+        } else {
             ip_entry_t *e = ip_get(s, client, 0);
             if (s->cfg.max_per_ip && e != NULL && e->count >= s->cfg.max_per_ip) {
                 s->count.refused++;

@@ -185,6 +185,7 @@ describe('peers', () => {
           p.c = await connect(srv, { name: p.c.name })
           await p.c.ola(p.id)
           p.state = null
+          p.counted = false
           continue
         }
         const fields = [
@@ -199,8 +200,13 @@ describe('peers', () => {
         const ans = await announce(p.c, IH, { num_want: 50, ...fields })
         if (fields.event === 'stopped') {
           p.state = null
+          p.counted = false
         } else {
-          if (fields.event === 'completed' && before !== 'seed') completions++
+          // A completion counts once per membership (a stop or a reconnect starts a new one).
+          if (fields.event === 'completed' && before !== 'seed' && !p.counted) {
+            completions++
+            p.counted = true
+          }
           if (fields.event === 'completed' || fields.left === 0) p.state = 'seed'
           else if (fields.left > 0) p.state = 'leech'
           else p.state = before || 'leech'
