@@ -23,7 +23,7 @@ if [ "$QUICK" = 1 ]; then
     ROUNDS=1 DUR=4 WARM=1 IDLE=3000 SWARMS="1 100 1000" CG_CONNS=50 CG_DUR=5 CHURN=300 QUIET_S=2
 else
     ROUNDS=3 DUR=15 WARM=3 IDLE=15000 SWARMS="1 100 10000" CG_CONNS=200 CG_DUR=20 CHURN=500
-    QUIET_S=20
+    QUIET_S=10
 fi
 # Seconds a server under valgrind may take to start listening and to write its profile at exit.
 VALGRIND_START_S=120
@@ -307,17 +307,30 @@ fi
 # clients send; the peak is the median sent rate measured above.
 log "[3] latency at half of the peak send rate"
 LAT_ROWS=()
+# Latency suffers most from other processes' work: a run in which they used more than
+# LAT_NOISY_PCT % of a core is repeated once, and the quieter of the two is kept.
+LAT_NOISY_PCT=30
 lat_run() { # NAME KIND MODE PEAK_SENT CONNS
-    local name=$1 kind=$2 mode=$3 peak=$4 n=$5 rate
+    local name=$1 kind=$2 mode=$3 peak=$4 n=$5 rate try best="" best_noise=1000000 noise
     [ "$peak" = NA ] && return
     rate=$(awk "BEGIN { printf \"%d\", $peak / 2 }")
-    start_server "$name" "$kind" || return
-    run_lg "$name" --mode "$mode" --connections "$n" --rate "$rate" --duration "$DUR" \
-        --warmup "$WARM"
-    stop_server
+    for try in 1 2; do
+        start_server "$name-$try" "$kind" || return
+        run_lg "$name-$try" --mode "$mode" --connections "$n" --rate "$rate" --duration "$DUR" \
+            --warmup "$WARM"
+        stop_server
+        [ -n "$R" ] || continue
+        noise=$(calc "$(get others_cpu_s)*100" "$(get window_s)" 0)
+        if [ "$noise" != NA ] && [ "$noise" -lt "$best_noise" ]; then
+            best=$R
+            best_noise=$noise
+        fi
+        [ "$noise" != NA ] && [ "$noise" -le "$LAT_NOISY_PCT" ] && break
+    done
+    R=$best
     [ -n "$R" ] || return
-    LAT_ROWS+=("$(printf '%-30s %9s %9s %9s %17s %17s %17s' "$name" "$rate" "$(get sent_per_s)" \
-        "$(calc "$(get server_cpu_s)*100" "$(get window_s)" 0)%" \
+    LAT_ROWS+=("$(printf '%-20s %9s %9s %8s %8s %17s %17s %17s' "$name" "$rate" "$(get sent_per_s)" \
+        "$(calc "$(get server_cpu_s)*100" "$(get window_s)" 0)%" "$best_noise%" \
         "$(ms "$(get ann_p50_us)")/$(ms "$(get ann_p99_us)")" \
         "$(ms "$(get offer_p50_us)")/$(ms "$(get offer_p99_us)")" \
         "$(ms "$(get answer_p50_us)")/$(ms "$(get answer_p99_us)")")")
@@ -458,8 +471,9 @@ ratio() { calc "$1" "$2" 2; }
     printf '%-6s %14s %16s %16s %12s\n' st "${ST[msgs_per_s]:-NA}" "${ST[msgs_per_cpu_s]:-NA}" \
         "${ST[recv_per_cpu_s]:-NA}" "$(calc "${ST[server_cpu_s]:-NA}" "${ST[window_s]:-NA}" 2)"
     echo
-    echo "3. Latency at about half of the peak send rate (--rate = median sent/s above / 2); ms"
-    printf '%-30s %9s %9s %9s %17s %17s %17s\n' run "rate cap" "sent/s" "srv CPU" \
+    echo "3. Latency at about half of the peak send rate (--rate = median sent/s above / 2); ms;"
+    echo "   \"others\" is other processes' CPU in the window (% of one core): it inflates latency"
+    printf '%-20s %9s %9s %8s %8s %17s %17s %17s\n' run "rate cap" "sent/s" "srv CPU" others \
         "announce p50/p99" "offer p50/p99" "answer-back p50/99"
     printf '%s\n' "${LAT_ROWS[@]}"
     echo
