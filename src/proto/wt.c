@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "proto/binstr.h"
 #include "proto/jw.h"
 #include "proto/tracker.h"
@@ -96,6 +97,16 @@ static void raw_extent(const json_tok_t *t, size_t *start, size_t *end) {
 
 /* ---- offer records (the answer gate) ------------------------------------------------------- */
 
+/* The key an offer record is stored under. */
+static uint64_t offer_key(server_t *s, const uint8_t offerer[20], const uint8_t offer_id[20],
+                          const uint8_t ih[20]) {
+    uint8_t k[60];
+    memcpy(k, offerer, 20);
+    memcpy(k + 20, offer_id, 20);
+    memcpy(k + 40, ih, 20);
+    return hash_bytes(&s->key, k, sizeof(k));
+}
+
 static void remember_offer(server_t *s, conn_t *dst, const uint8_t offerer[20],
                            const uint8_t offer_id[20], const uint8_t ih[20]) {
     /* Forget expired records first; then, if still full, overwrite the oldest. */
@@ -120,25 +131,30 @@ static void remember_offer(server_t *s, conn_t *dst, const uint8_t offerer[20],
             if ((int32_t)(dst->offers[i].expires - r->expires) < 0)
                 r = &dst->offers[i];
     }
-    memcpy(r->offerer, offerer, 20);
-    memcpy(r->offer_id, offer_id, 20);
-    memcpy(r->info_hash, ih, 20);
+    r->key = offer_key(s, offerer, offer_id, ih);
     r->expires = s->now + s->cfg.offer_ttl;
 }
 
-/* Finds and consumes the record of an offer relayed to c. Returns 1 when it was there. */
+/* Finds and consumes the record of an offer relayed to c. Returns 1 when it was there and
+ * live. The record array is released when it empties, so a connection that answered everything
+ * holds no offer memory. */
 static int take_offer(server_t *s, conn_t *c, const uint8_t offerer[20], const uint8_t offer_id[20],
                       const uint8_t ih[20]) {
-    for (uint32_t i = 0; i < c->noffers; i++) {
-        wt_offer_rec_t *r = &c->offers[i];
-        if (memcmp(r->offer_id, offer_id, 20) == 0 && memcmp(r->offerer, offerer, 20) == 0 &&
-            memcmp(r->info_hash, ih, 20) == 0) {
-            int live = (int32_t)(s->now - r->expires) < 0;
-            *r = c->offers[--c->noffers];
-            return live;
+    uint64_t key = offer_key(s, offerer, offer_id, ih);
+    int live = 0, found = 0;
+    for (uint32_t i = 0; i < c->noffers && !found; i++) {
+        if (c->offers[i].key == key) {
+            live = (int32_t)(s->now - c->offers[i].expires) < 0;
+            c->offers[i] = c->offers[--c->noffers];
+            found = 1;
         }
     }
-    return 0;
+    if (c->noffers == 0 && c->offers != NULL) {
+        xfree(c->offers);
+        c->offers = NULL;
+        c->offers_cap = 0;
+    }
+    return live;
 }
 
 /* ---- announce ------------------------------------------------------------------------------ */
@@ -159,7 +175,9 @@ static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[
     }
     if (!take_offer(s, c, to, offer_id, ih)) {
         wt_failure(s, c, "announce", ih,
-                   "no such offer: it was not sent to you, was answered already, or expired");
+                   "no such offer: it was not sent to you, was answered already, expired, or was "
+                   "displaced by "
+                   "newer offers");
         return;
     }
     registry_entry_t *e = registry_find(s->registry, to, 20);

@@ -156,7 +156,7 @@ describe('signal floods', () => {
       // The forger joins afterwards: it never received the offer.
       assert.equal((await wtAnnounce(forger, IH, F, { event: 'started', left: 10 })).incomplete, 3)
 
-      const noSuchOffer = { action: 'announce', info_hash: IH, 'failure reason': 'no such offer: it was not sent to you, was answered already, or expired' }
+      const noSuchOffer = { action: 'announce', info_hash: IH, 'failure reason': 'no such offer: it was not sent to you, was answered already, expired, or was displaced by newer offers' }
       const answer = (from, id, fields) => ({
         action: 'announce', info_hash: IH, peer_id: id, to_peer_id: O, offer_id: offerId, answer: { type: 'answer', sdp: `from ${id}` }, ...fields
       })
