@@ -1272,14 +1272,10 @@ static void wt_message(conn_t *c, const char *p, size_t n, uint64_t now) {
 
 /* ---- ST messages --------------------------------------------------------------------------- */
 
-/* Reads the "id" our payloads carry (40 hex digits: an offer ID). Returns 0 or -1. */
-static int st_payload_id(const field_t *payload, uint8_t id[ID_BYTES]) {
-    field_t pf[8];
-    if (payload == NULL)
-        return -1;
-    int n = scan_object(payload->val, payload->vlen, pf, 8);
-    const field_t *v = n > 0 ? field_get(pf, n, "id") : NULL;
-    if (v == NULL || v->vlen != 2 * ID_BYTES + 2)
+/* Decodes a JSON string of 40 hex digits (an ST infohash, or the id in our payloads). Returns 0
+ * or -1. */
+static int hex_id(const field_t *v, uint8_t id[ID_BYTES]) {
+    if (v == NULL || v->vlen != 2 * ID_BYTES + 2 || v->val[0] != '"')
         return -1;
     for (int i = 0; i < ID_BYTES; i++) {
         int hi = hexval(v->val[1 + 2 * i]), lo = hexval(v->val[2 + 2 * i]);
@@ -1288,6 +1284,15 @@ static int st_payload_id(const field_t *payload, uint8_t id[ID_BYTES]) {
         id[i] = (uint8_t)(hi << 4 | lo);
     }
     return 0;
+}
+
+/* Reads the "id" our payloads carry (an offer ID in hex). Returns 0 or -1. */
+static int st_payload_id(const field_t *payload, uint8_t id[ID_BYTES]) {
+    field_t pf[8];
+    if (payload == NULL)
+        return -1;
+    int n = scan_object(payload->val, payload->vlen, pf, 8);
+    return hex_id(n > 0 ? field_get(pf, n, "id") : NULL, id);
 }
 
 /* Sends an ST signal to the peer whose peer_id JSON string (with quotes) is to. */
@@ -1349,13 +1354,8 @@ static void st_message(conn_t *c, const char *p, size_t n, uint64_t now) {
     }
     if (field_is(type, "announce")) {
         uint8_t ih[ID_BYTES];
-        const field_t *h = field_get(f, nf, "info_hash");
-        bool match = false;
-        if (h != NULL && h->vlen == 2 * ID_BYTES + 2 && c->nreq > 0) {
-            for (int i = 0; i < ID_BYTES; i++)
-                ih[i] = (uint8_t)(hexval(h->val[1 + 2 * i]) << 4 | hexval(h->val[2 + 2 * i]));
-            match = memcmp(g_ih[c->req[c->req_head].torrent], ih, ID_BYTES) == 0;
-        }
+        bool match = c->nreq > 0 && hex_id(field_get(f, nf, "info_hash"), ih) == 0 &&
+                     memcmp(g_ih[c->req[c->req_head].torrent], ih, ID_BYTES) == 0;
         req_t *r = match ? pop_req(c, REQ_ANNOUNCE, UINT32_MAX) : NULL;
         if (r == NULL) {
             g_n.unmatched++;
