@@ -329,7 +329,7 @@ lat_run() { # NAME KIND MODE PEAK_SENT CONNS
     done
     R=$best
     [ -n "$R" ] || return
-    LAT_ROWS+=("$(printf '%-20s %9s %9s %8s %8s %17s %17s %17s' "$name" "$rate" "$(get sent_per_s)" \
+    LAT_ROWS+=("$(printf '%-26s %9s %9s %8s %8s %17s %17s %17s' "$name" "$rate" "$(get sent_per_s)" \
         "$(calc "$(get server_cpu_s)*100" "$(get window_s)" 0)%" "$best_noise%" \
         "$(ms "$(get ann_p50_us)")/$(ms "$(get ann_p99_us)")" \
         "$(ms "$(get offer_p50_us)")/$(ms "$(get offer_p99_us)")" \
@@ -338,6 +338,8 @@ lat_run() { # NAME KIND MODE PEAK_SENT CONNS
 lat_run lat-sigtracker-wt sig wt "${MED[sig.sent]}" "$CONNS"
 lat_run lat-sigtracker-st sig st "${ST[sent_per_s]:-NA}" "$CONNS"
 lat_run lat-reference-wt ref wt "${MED[ref.sent]}" "$REF_CONNS"
+# sigtracker at the reference's rate: the two servers' latency under the same load.
+lat_run lat-sigtracker-wt-refrate sig wt "${MED[ref.sent]}" "$CONNS"
 
 # 4. Memory per idle connection: (RSS after - RSS before) / connections held.
 log "[4] memory: $IDLE idle connections"
@@ -472,8 +474,9 @@ ratio() { calc "$1" "$2" 2; }
         "${ST[recv_per_cpu_s]:-NA}" "$(calc "${ST[server_cpu_s]:-NA}" "${ST[window_s]:-NA}" 2)"
     echo
     echo "3. Latency at about half of the peak send rate (--rate = median sent/s above / 2); ms;"
-    echo "   \"others\" is other processes' CPU in the window (% of one core): it inflates latency"
-    printf '%-20s %9s %9s %8s %8s %17s %17s %17s\n' run "rate cap" "sent/s" "srv CPU" others \
+    echo "   \"others\" is other processes' CPU in the window (% of one core): it inflates latency;"
+    echo "   the last row is sigtracker at the reference's half-peak rate (the same load for both)"
+    printf '%-26s %9s %9s %8s %8s %17s %17s %17s\n' run "rate cap" "sent/s" "srv CPU" others \
         "announce p50/p99" "offer p50/p99" "answer-back p50/99"
     printf '%s\n' "${LAT_ROWS[@]}"
     echo
