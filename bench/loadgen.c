@@ -482,7 +482,9 @@ static void sb_mem(const char *s, size_t n) {
     g_msg_len += n;
 }
 
-#define SB_LIT(s) sb_mem(s, sizeof(s) - 1)
+/* Appends a string literal; the "" makes anything but a literal (a pointer, whose sizeof is not
+ * its length) a compile error. */
+#define SB_LIT(s) sb_mem("" s, sizeof(s) - 1)
 
 static void sb_u64(uint64_t v) {
     char t[24];
@@ -1078,8 +1080,10 @@ static void st_announce(conn_t *c, uint32_t t, uint32_t numwant) {
 static void send_scrape(conn_t *c) {
     uint32_t first = pick_torrent();
     sb_reset();
-    SB_LIT(g_cfg.mode == MODE_WT ? "{\"action\":\"scrape\",\"info_hash\":["
-                                 : "{\"type\":\"scrape\",\"info_hashes\":[");
+    if (g_cfg.mode == MODE_WT)
+        SB_LIT("{\"action\":\"scrape\",\"info_hash\":[");
+    else
+        SB_LIT("{\"type\":\"scrape\",\"info_hashes\":[");
     for (int i = 0; i < SCRAPE_HASHES; i++) {
         uint32_t t = i == 0 ? first : pick_torrent();
         if (i)
