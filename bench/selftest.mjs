@@ -8,8 +8,9 @@
 //   - one relayed offer whose frame needs a 64-bit length (a padded SDP of 70,000 bytes);
 //   - one relayed offer with a 16-bit length, whose IDs hold the awkward bytes (NUL, quote,
 //     backslash, control characters, 0x7f-0xff) in raw UTF-8 form, as bittorrent-tracker sends;
-// and it checks that every client frame is masked, that each ping gets a pong with the same
-// payload, and that every offer is answered with the right to_peer_id, offer_id and info_hash.
+// and it checks that every client frame is masked and valid JSON, that each ping gets a pong with
+// the same payload, that every offer is answered with the right to_peer_id, offer_id and
+// info_hash, and that scrapes (answered here) are well formed.
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
@@ -21,7 +22,7 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 const BIG_SDP_BYTES = 70000
 
 const failures = []
-const stats = { frames: 0, unmasked: 0, pings: 0, pongs: 0, badPongs: 0, offers: 0, answers: 0, badAnswers: 0 }
+const stats = { frames: 0, unmasked: 0, badJson: 0, pings: 0, pongs: 0, badPongs: 0, offers: 0, answers: 0, badAnswers: 0, scrapes: 0 }
 const expected = new Map() // offer_id (latin1) -> { to, ih }
 
 function frame (opcode, payload, fin = true) {
@@ -48,7 +49,19 @@ function frame (opcode, payload, fin = true) {
 const bin = (buf) => buf.toString('latin1')
 
 function onMessage (sock, text) {
-  const m = JSON.parse(text)
+  let m
+  try {
+    m = JSON.parse(text)
+  } catch {
+    stats.badJson++
+    return
+  }
+  if (m.action === 'scrape' && Array.isArray(m.info_hash)) {
+    stats.scrapes++
+    const files = Object.fromEntries(m.info_hash.map((ih) => [ih, { complete: 1, incomplete: 0, downloaded: 1 }]))
+    sock.write(frame(0x1, Buffer.from(JSON.stringify({ action: 'scrape', files }))))
+    return
+  }
   if (m.answer) {
     stats.answers++
     const want = expected.get(m.offer_id)
@@ -151,7 +164,7 @@ const server = createServer((sock) => {
 server.listen(0, '127.0.0.1', () => {
   const port = server.address().port
   const lg = spawn(LOADGEN, ['--port', String(port), '--mode', 'wt', '--connections', '4',
-    '--offers', '3', '--torrents', '50', '--duration', '2', '--warmup', '0.5'])
+    '--offers', '3', '--torrents', '50', '--scrape-ratio', '0.2', '--duration', '2', '--warmup', '0.5'])
   let out = ''
   lg.stdout.on('data', (d) => { out += d })
   lg.stderr.on('data', (d) => { out += d })
@@ -165,6 +178,8 @@ server.listen(0, '127.0.0.1', () => {
     if (Number(r.unmatched) !== 0) failures.push(`loadgen saw ${r.unmatched} unmatched responses`)
     if (!(Number(r.offer_n) > 0)) failures.push('no offer relay latency was measured')
     if (stats.unmasked) failures.push(`${stats.unmasked} client frames were not masked`)
+    if (stats.badJson) failures.push(`${stats.badJson} client messages were not valid JSON`)
+    if (stats.scrapes === 0 || r.errors !== '0') failures.push(`scrapes: ${stats.scrapes}, loadgen errors: ${r.errors}`)
     if (stats.pongs === 0 || stats.badPongs) failures.push(`pongs: ${stats.pongs}, wrong: ${stats.badPongs}`)
     if (stats.answers === 0 || stats.badAnswers) failures.push(`answers: ${stats.answers}, wrong: ${stats.badAnswers}`)
     console.log(`selftest: ${JSON.stringify(stats)}`)
