@@ -85,8 +85,8 @@ static void run(uint32_t swarms, uint32_t peers) {
     qsort(per, ROUNDS, sizeof(per[0]), cmp_double);
     printf("%9u swarms x %9u peers: %7.1f ns per announce (num_want %d, median of %d x %d), "
            "%5.1f bytes of heap per member, %llu peers returned\n",
-           swarms, peers, per[ROUNDS / 2], NUM_WANT, ROUNDS, ANNOUNCES, (double)heap / (double)total,
-           (unsigned long long)sink);
+           swarms, peers, per[ROUNDS / 2], NUM_WANT, ROUNDS, ANNOUNCES,
+           (double)heap / (double)total, (unsigned long long)sink);
     swarm_table_destroy(t);
     xfree(owners);
 }

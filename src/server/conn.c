@@ -362,7 +362,6 @@ void conn_close(server_t *s, conn_t *c, uint16_t ws_code, const char *bye_reason
     }
     conn_forget_peer(s, c);
     c->state = CONN_CLOSING;
-    c->close_code = ws_code;
     c->deadline = s->now + SERVER_LINGER_SECONDS;
     buf_dispose(&c->in);
     buf_dispose(&c->frag);
@@ -383,7 +382,6 @@ static void http_reply(server_t *s, conn_t *c, const char *status, const char *e
     buf_append(&c->out, head, (size_t)n);
     buf_append(&c->out, body, blen);
     c->out_partial = c->out.len;
-    c->flags |= CF_HTTP_ONLY;
     conn_close(s, c, 0, NULL);
 }
 

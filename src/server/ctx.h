@@ -49,8 +49,7 @@ enum conn_flag {
     CF_PING_SENT = 1 << 2,    /* a ping is outstanding */
     CF_CLOSE_SENT = 1 << 3,   /* our close frame is queued */
     CF_CLOSE_QUEUED = 1 << 4, /* on the server's close list */
-    CF_HTTP_ONLY = 1 << 5,    /* a plain HTTP request: close once the answer is written */
-    CF_GONE = 1 << 6,         /* the peer closed or reset the socket: nothing to drain */
+    CF_GONE = 1 << 5,         /* the peer closed or reset the socket: nothing to drain */
 };
 
 /* An offer relayed to this connection, remembered so that only a real answer is relayed back.
@@ -70,7 +69,6 @@ typedef struct conn {
     uint8_t dialect; /* enum dialect */
     uint8_t frag_op; /* opcode of the fragmented message being assembled; 0 when none */
     uint8_t flags;   /* enum conn_flag */
-    uint16_t close_code;
     uint32_t nswarms;
     uint32_t created;         /* monotonic seconds */
     uint32_t last_rx;         /* any bytes received */

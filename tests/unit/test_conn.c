@@ -343,7 +343,6 @@ static void test_http_health_and_errors(void **state) {
     static const char health[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
     feed(s, c, health, sizeof(health) - 1);
     assert_int_equal(c->state, CONN_CLOSING);
-    assert_true(c->flags & CF_HTTP_ONLY);
     assert_true(c->out.len > 0);
     assert_memory_equal(c->out.data, "HTTP/1.1 200 OK\r\n", 17);
     assert_memory_equal(c->out.data + c->out.len - 3, "ok\n", 3);
