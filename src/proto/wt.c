@@ -95,6 +95,31 @@ static void raw_extent(const json_tok_t *t, size_t *start, size_t *end) {
     *end = t->type == JSON_STRING ? t->end + 1 : t->end;
 }
 
+/* Queues on dst a relayed offer or answer from `from`:
+ * {"action":"announce","info_hash","peer_id":<from>,"offer_id",<kind>:<the object, verbatim>}.
+ * The caller has checked that dst can take it. */
+static void relay(server_t *s, conn_t *dst, const uint8_t ih[20], const conn_t *from,
+                  const uint8_t offer_id[20], const char *kind, const char *src,
+                  const json_tok_t *obj) {
+    size_t start, end;
+    raw_extent(obj, &start, &end);
+    buf_t *b = &dst->out;
+    size_t off = conn_frame_begin(dst);
+    JW_LIT(b, "{\"action\":\"announce\",\"info_hash\":");
+    put_id(b, ih);
+    JW_LIT(b, ",\"peer_id\":");
+    put_id(b, (const uint8_t *)from->peer->id);
+    JW_LIT(b, ",\"offer_id\":");
+    put_id(b, offer_id);
+    JW_LIT(b, ",");
+    jw_str(b, kind, strlen(kind));
+    JW_LIT(b, ":");
+    jw_raw(b, src + start, end - start);
+    JW_LIT(b, "}");
+    conn_frame_end(s, dst, off, WS_OP_TEXT);
+    s->count.relayed++;
+}
+
 /* ---- offer records (the answer gate) ------------------------------------------------------- */
 
 /* The key an offer record is stored under. */
@@ -197,21 +222,7 @@ static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[
     }
     if (!conn_can_send(s, dst))
         return;
-    size_t as, ae;
-    raw_extent(&s->toks[ai], &as, &ae);
-    buf_t *b = &dst->out;
-    size_t off = conn_frame_begin(dst);
-    JW_LIT(b, "{\"action\":\"announce\",\"info_hash\":");
-    put_id(b, ih);
-    JW_LIT(b, ",\"peer_id\":");
-    put_id(b, (const uint8_t *)c->peer->id);
-    JW_LIT(b, ",\"offer_id\":");
-    put_id(b, offer_id);
-    JW_LIT(b, ",\"answer\":");
-    jw_raw(b, src + as, ae - as);
-    JW_LIT(b, "}");
-    conn_frame_end(s, dst, off, WS_OP_TEXT);
-    s->count.relayed++;
+    relay(s, dst, ih, c, offer_id, "answer", src, &s->toks[ai]);
 }
 
 static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *src, int oi) {
@@ -243,22 +254,8 @@ static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *
         }
         if (!conn_can_send(s, dst))
             continue;
-        size_t os, oe;
-        raw_extent(&s->toks[offer], &os, &oe);
-        buf_t *b = &dst->out;
-        size_t off = conn_frame_begin(dst);
-        JW_LIT(b, "{\"action\":\"announce\",\"info_hash\":");
-        put_id(b, m->swarm->info_hash);
-        JW_LIT(b, ",\"peer_id\":");
-        put_id(b, (const uint8_t *)c->peer->id);
-        JW_LIT(b, ",\"offer_id\":");
-        put_id(b, offer_id);
-        JW_LIT(b, ",\"offer\":");
-        jw_raw(b, src + os, oe - os);
-        JW_LIT(b, "}");
-        conn_frame_end(s, dst, off, WS_OP_TEXT);
+        relay(s, dst, m->swarm->info_hash, c, offer_id, "offer", src, &s->toks[offer]);
         remember_offer(s, dst, (const uint8_t *)c->peer->id, offer_id, m->swarm->info_hash);
-        s->count.relayed++;
     }
     if (limited > 0) {
         char msg[WT_MAX_REASON_TEXT];
