@@ -21,13 +21,13 @@ int shed_is_surplus_seeder(const server_t *s, const conn_t *c) {
 }
 
 uint32_t shed_run(server_t *s) {
-    uint32_t closing = 0;
+    uint32_t live = 0;
+    /* Only open WebSockets count. Connections already closing are on their way out, and
+     * handshakes in progress cannot be shed and end by themselves within --handshake-timeout:
+     * counting them would let a burst of half-open handshakes make the server shed peers. */
     for (conn_t *c = s->conns; c; c = c->next)
-        if (c->state == CONN_CLOSING || c->state == CONN_DRAIN)
-            closing++;
-    /* Connections already closing are on their way out: they neither start shedding nor count
-     * towards the low-water mark. */
-    uint32_t live = s->nconns - closing;
+        if (c->state == CONN_WS)
+            live++;
     if (live <= s->shed_high)
         return 0;
     uint32_t need = live - s->shed_low, shed = 0;

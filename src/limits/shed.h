@@ -9,8 +9,8 @@
 
 #include "server/ctx.h"
 
-/* When the connections that are not already closing exceed s->shed_high, sheds connections until
- * they are at most s->shed_low. Returns the number of connections shed. */
+/* When the open WebSocket connections (not closing, not still handshaking) exceed s->shed_high,
+ * sheds connections until they are at most s->shed_low. Returns the number of connections shed. */
 uint32_t shed_run(server_t *s);
 
 /* Returns 1 when every swarm membership of c is a surplus seeder (c is in at least one swarm). */
