@@ -84,9 +84,9 @@ $(BUILD)/fuzz/obj/%.o: src/%.c $(wildcard src/*/*.h)
 $(BUILD)/fuzz/libsig.a: $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC))
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/fuzz/libsig.a
+$(BUILD)/fuzz/%: fuzz/%.c $(wildcard fuzz/*.h) $(BUILD)/fuzz/libsig.a
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes -g -O1 -fsanitize=fuzzer,address,undefined \
+	$(CLANG) $(CPPFLAGS) -Ifuzz $(WARN) -Wno-missing-prototypes -g -O1 -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(BUILD)/fuzz/libsig.a $(LDLIBS) -lcjson
 fuzz-build: $(FUZZ_BINS)
 # A short run of every target, as CI does; FUZZ_SECONDS sets the time per target.
@@ -104,9 +104,9 @@ bench:
 	bench/run.sh
 
 format:
-	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c bench/*.c)
+	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c fuzz/*.h bench/*.c)
 format-check:
-	@clang-format --dry-run -Werror $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c bench/*.c)
+	@clang-format --dry-run -Werror $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c fuzz/*.h bench/*.c)
 
 clean:
 	rm -rf $(BUILD)

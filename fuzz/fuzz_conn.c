@@ -61,6 +61,7 @@
 #include "json/json.h"
 #include "server/conn.h"
 #include "server/server.h"
+#include "fuzz_server.h"
 #include "ws/frame.h"
 #include "ws/utf8.h"
 
@@ -104,7 +105,7 @@ static const uint8_t opcodes[8] = {WS_OP_CONT, WS_OP_TEXT, WS_OP_BINARY, WS_OP_C
                                    WS_OP_PING, WS_OP_PONG, 0x3,          0xB};
 
 static server_t *srv;
-static char db_path[128];
+static char db_path[FUZZ_DB_PATH_BYTES];
 static unsigned long inputs;
 /* Set from SIGTRACKER_FUZZ_TRACE: print every frame the server queues (to check seeds). */
 static int trace;
@@ -119,29 +120,13 @@ static json_tok_t out_toks[FUZZ_OUT_TOKENS];
         }                                                                                          \
     } while (0)
 
-static void remove_db(void) {
-    char p[160];
-    unlink(db_path);
-    snprintf(p, sizeof(p), "%s-wal", db_path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", db_path);
-    unlink(p);
-}
-
 static void destroy_server(void) {
-    if (srv != NULL) {
-        server_destroy(srv);
-        srv = NULL;
-        remove_db();
-    }
+    fuzz_server_destroy(&srv, db_path);
 }
 
 static void create_server(void) {
     config_t cfg;
     config_defaults(&cfg);
-    snprintf(db_path, sizeof(db_path), "/tmp/sigtracker-fuzz-conn-%ld.db", (long)getpid());
-    remove_db();
-    snprintf(cfg.db_path, sizeof(cfg.db_path), "%s", db_path);
     cfg.log_level = LOG_OFF;
     /* Limits small enough for inputs to reach them. */
     cfg.max_frame = 8192;
@@ -159,12 +144,7 @@ static void create_server(void) {
      * small per-address cap makes some connections and upgrades be refused. */
     snprintf(cfg.trusted_proxies, sizeof(cfg.trusted_proxies), "%s", "10.0.0.1, ::");
     cfg.max_per_ip = 3;
-    char err[256];
-    srv = server_create(&cfg, err, sizeof(err));
-    if (srv == NULL) {
-        fprintf(stderr, "fuzz_conn: server_create: %s\n", err);
-        abort();
-    }
+    srv = fuzz_server_create(&cfg, "fuzz-conn", db_path);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {

@@ -32,6 +32,7 @@
 #include "json/json.h"
 #include "server/conn.h"
 #include "server/server.h"
+#include "fuzz_server.h"
 #include "ws/frame.h"
 #include "ws/utf8.h"
 
@@ -96,35 +97,19 @@ static const char *const wt_scene[FUZZ_PEERS] = {
 };
 
 static server_t *srv;
-static char db_path[128];
+static char db_path[FUZZ_DB_PATH_BYTES];
 static unsigned long inputs;
 /* Set from SIGTRACKER_FUZZ_TRACE: print every frame the server queues (to check seeds). */
 static int trace;
 static json_tok_t out_toks[FUZZ_OUT_TOKENS];
 
-static void remove_db(void) {
-    char p[160];
-    unlink(db_path);
-    snprintf(p, sizeof(p), "%s-wal", db_path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", db_path);
-    unlink(p);
-}
-
 static void destroy_server(void) {
-    if (srv != NULL) {
-        server_destroy(srv);
-        srv = NULL;
-        remove_db();
-    }
+    fuzz_server_destroy(&srv, db_path);
 }
 
 static void create_server(void) {
     config_t cfg;
     config_defaults(&cfg);
-    snprintf(db_path, sizeof(db_path), "/tmp/sigtracker-fuzz-proto-%ld.db", (long)getpid());
-    remove_db();
-    snprintf(cfg.db_path, sizeof(cfg.db_path), "%s", db_path);
     cfg.log_level = LOG_OFF;
     cfg.max_swarms = 16;
     cfg.max_scrape = 20;
@@ -132,12 +117,7 @@ static void create_server(void) {
     /* No pings and no idle timeout: the expiry path must see its peers still connected. */
     cfg.ping_interval = 3600;
     cfg.idle_timeout = 0;
-    char err[256];
-    srv = server_create(&cfg, err, sizeof(err));
-    if (srv == NULL) {
-        fprintf(stderr, "fuzz_proto: server_create: %s\n", err);
-        abort();
-    }
+    srv = fuzz_server_create(&cfg, "fuzz-proto", db_path);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {

@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import http from 'node:http'
 import net from 'node:net'
 import WebSocket from 'ws'
 import {
-  Client, HOST, MSG_TIMEOUT_MS, RawWs, SLOW, acceptFor, parseHttpHead, randomInfoHash, sleep
+  Client, HOST, MSG_TIMEOUT_MS, RawWs, SLOW, acceptFor, httpGet, parseHttpHead, randomInfoHash, sleep,
+  stats, waitForStats
 } from './helpers.mjs'
 
 /** The address /stats.json and /health are fetched from, so they never count against the
@@ -33,41 +33,19 @@ export function connectFrom (srv, { localAddress = HOST, name, headers, path = '
   })
 }
 
-/** GET path from localAddress. Returns { status, headers, body }. */
+/** GET path from localAddress (default STATS_ADDR). Returns { status, headers, body }. */
 export function httpGetFrom (srv, p, { localAddress = STATS_ADDR, timeoutMs = MSG_TIMEOUT_MS } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port: srv.port, path: p, agent: false, localAddress }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }))
-      res.on('error', reject)
-    })
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${p}: no answer in ${timeoutMs} ms`)))
-    req.on('error', reject)
-  })
+  return httpGet(srv, p, { localAddress, timeoutMs })
 }
 
 /** /stats.json from STATS_ADDR, parsed. */
-export async function statsOf (srv) {
-  const res = await httpGetFrom(srv, '/stats.json')
-  assert.equal(res.status, 200, `GET /stats.json answered ${res.status}: ${res.body}`)
-  return JSON.parse(res.body)
+export function statsOf (srv) {
+  return stats(srv, { localAddress: STATS_ADDR })
 }
 
 /** Polls /stats.json (from STATS_ADDR) until check(stats) is true; returns the stats. */
-export async function waitStats (srv, check, { timeoutMs = 5000 * SLOW, what = '' } = {}) {
-  const deadline = Date.now() + timeoutMs
-  let last
-  for (;;) {
-    last = await statsOf(srv)
-    if (check(last)) return last
-    if (Date.now() > deadline) {
-      assert.fail(`stats never satisfied ${what || check.toString()} within ${timeoutMs} ms; ` +
-        `last: ${JSON.stringify(last)}`)
-    }
-    await sleep(50)
-  }
+export function waitStats (srv, check, { timeoutMs = 5000 * SLOW, what = '' } = {}) {
+  return waitForStats(srv, check, { timeoutMs, what, localAddress: STATS_ADDR })
 }
 
 /** Asserts the server process is alive and GET /health answers 200. */

@@ -318,10 +318,14 @@ export async function startServer ({ args = [], t } = {}) {
 // ------------------------------------------------------------------------------------------------
 // Plain HTTP
 
-/** GET path with Node's http client (no keep-alive). Returns { status, headers, body }. */
-export function httpGet (srv, p, { timeoutMs = MSG_TIMEOUT_MS, headers = {} } = {}) {
+/**
+ * GET path with Node's http client (no keep-alive), from localAddress when given. Returns
+ * { status, headers, body }.
+ */
+export function httpGet (srv, p, { timeoutMs = MSG_TIMEOUT_MS, headers = {}, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port: srv.port, path: p, agent: false, headers }, (res) => {
+    const opts = { host: HOST, port: srv.port, path: p, agent: false, headers, localAddress }
+    const req = http.get(opts, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (d) => { body += d })
@@ -333,9 +337,9 @@ export function httpGet (srv, p, { timeoutMs = MSG_TIMEOUT_MS, headers = {} } = 
   })
 }
 
-/** GET /stats.json, parsed. */
-export async function stats (srv) {
-  const res = await httpGet(srv, '/stats.json')
+/** GET /stats.json (from localAddress when given), parsed. */
+export async function stats (srv, { localAddress } = {}) {
+  const res = await httpGet(srv, '/stats.json', { localAddress })
   assert.equal(res.status, 200, `GET /stats.json answered ${res.status}: ${res.body}`)
   return JSON.parse(res.body)
 }
@@ -344,11 +348,11 @@ export async function stats (srv) {
  * Polls /stats.json until check(stats) returns true; returns the last stats. Fails after
  * timeoutMs with the last stats in the message.
  */
-export async function waitForStats (srv, check, { timeoutMs = 3000 * SLOW, what = '' } = {}) {
+export async function waitForStats (srv, check, { timeoutMs = 3000 * SLOW, what = '', localAddress } = {}) {
   const deadline = Date.now() + timeoutMs
   let last
   for (;;) {
-    last = await stats(srv)
+    last = await stats(srv, { localAddress })
     if (check(last)) return last
     if (Date.now() > deadline) {
       assert.fail(`stats never satisfied ${what || check.toString()} within ${timeoutMs} ms; ` +
