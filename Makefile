@@ -13,7 +13,7 @@ WARN    := -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototype
            -Wno-unused-parameter
 CPPFLAGS := -D_GNU_SOURCE -Isrc
 OPT     ?= -O2 -g
-LDLIBS  := -lssl -lcrypto -lsqlite3 -lpthread -lm
+LDLIBS  := -lhiredis -lssl -lcrypto -lsqlite3 -lpthread -lm
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -59,6 +59,7 @@
 
 #include "core/log.h"
 #include "json/json.h"
+#include "hub/peers.h"
 #include "server/conn.h"
 #include "server/server.h"
 #include "fuzz_server.h"
@@ -84,6 +85,10 @@
 #define FUZZ_SOCK_SNDBUF 4096
 /* Bound on the rounds of writing and reading that drain the socket connection at the end. */
 #define FUZZ_DRAIN_ROUNDS 100000
+
+/* The swarms a connection's peer is in, and how many (none before it holds a peer ID). */
+#define MEMBERS(c) ((c)->peer != NULL ? (c)->peer->members : NULL)
+#define NSWARMS(c) ((c)->peer != NULL ? (c)->peer->nswarms : 0u)
 
 static const char *const upgrades[] = {
     "GET /announce HTTP/1.1\r\nHost: localhost:8000\r\nUpgrade: websocket\r\n"
@@ -238,8 +243,8 @@ static void check_invariants(server_t *s) {
     for (conn_t *c = s->conns; c; c = c->next) {
         conns++;
         uint32_t mine = 0;
-        for (swarm_member_t *m = c->members; m; m = m->next_of_owner) {
-            CHECK(m->owner == c);
+        for (swarm_member_t *m = MEMBERS(c); m; m = m->next_of_owner) {
+            CHECK(m->owner == c->peer);
             CHECK(m->dialect == c->dialect);
             CHECK(m->index < m->swarm->count);
             CHECK(m->swarm->members[m->index] == m);
@@ -247,19 +252,18 @@ static void check_invariants(server_t *s) {
             seeders += m->seeder;
             mine++;
         }
-        CHECK(mine == c->nswarms);
+        CHECK(mine == NSWARMS(c));
         CHECK(mine <= s->cfg.max_swarms);
         members += mine;
         if (c->peer != NULL) {
             peers++;
-            CHECK(c->peer->owner == c);
+            CHECK(c->peer->at.node == 0 &&
+                  peers_resolve(s, c->peer->at.slot, c->peer->at.gen) == c);
             CHECK(registry_find(s->registry, c->peer->id, c->peer->len) == c->peer);
         }
-        if (c->members != NULL)
-            CHECK(c->peer != NULL);
         if (c->state == CONN_CLOSING || c->state == CONN_DRAIN) {
             CHECK(c->peer == NULL);
-            CHECK(c->members == NULL);
+            CHECK(MEMBERS(c) == NULL);
             /* conn_close releases the input buffers at once; a peer that went away (CF_GONE)
              * keeps them until the connection is freed at the end of the iteration. */
             if (!(c->flags & CF_GONE)) {
@@ -452,6 +456,7 @@ static void feed(server_t *s, conn_t *c, const uint8_t *p, size_t n) {
     uint8_t *copy = malloc(n);
     memcpy(copy, p, n);
     conn_feed(s, c, copy, n);
+    fuzz_settle(s);
     free(copy);
 }
 

@@ -30,6 +30,7 @@
 
 #include "core/log.h"
 #include "json/json.h"
+#include "hub/peers.h"
 #include "server/conn.h"
 #include "server/server.h"
 #include "fuzz_server.h"
@@ -55,6 +56,10 @@
             abort();                                                                               \
         }                                                                                          \
     } while (0)
+
+/* The swarms a connection's peer is in, and how many (none before it holds a peer ID). */
+#define MEMBERS(c) ((c)->peer != NULL ? (c)->peer->members : NULL)
+#define NSWARMS(c) ((c)->peer != NULL ? (c)->peer->nswarms : 0u)
 
 static const char upgrade[] = "GET /announce HTTP/1.1\r\nHost: localhost:8000\r\n"
                               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -186,8 +191,8 @@ static void check_invariants(server_t *s) {
     for (conn_t *c = s->conns; c; c = c->next) {
         conns++;
         uint32_t mine = 0;
-        for (swarm_member_t *m = c->members; m; m = m->next_of_owner) {
-            CHECK(m->owner == c);
+        for (swarm_member_t *m = MEMBERS(c); m; m = m->next_of_owner) {
+            CHECK(m->owner == c->peer);
             CHECK(m->dialect == c->dialect);
             CHECK(m->index < m->swarm->count);
             CHECK(m->swarm->members[m->index] == m);
@@ -195,21 +200,20 @@ static void check_invariants(server_t *s) {
             seeders += m->seeder;
             mine++;
         }
-        CHECK(mine == c->nswarms);
+        CHECK(mine == NSWARMS(c));
         CHECK(mine <= s->cfg.max_swarms);
         members += mine;
         if (c->peer != NULL) {
             peers++;
-            CHECK(c->peer->owner == c);
+            CHECK(c->peer->at.node == 0 &&
+                  peers_resolve(s, c->peer->at.slot, c->peer->at.gen) == c);
             CHECK(registry_find(s->registry, c->peer->id, c->peer->len) == c->peer);
             if (c->dialect == DIALECT_WT)
                 CHECK(c->peer->len == 20);
         }
-        if (c->members != NULL)
-            CHECK(c->peer != NULL);
         if (c->state == CONN_CLOSING || c->state == CONN_DRAIN) {
             CHECK(c->peer == NULL);
-            CHECK(c->members == NULL);
+            CHECK(MEMBERS(c) == NULL);
         }
         CHECK(c->noffers <= c->offers_cap);
         check_output(c);
@@ -251,6 +255,7 @@ static void send_message(server_t *s, conn_t *c, int opcode, const uint8_t *p, s
     for (size_t i = 0; i < n; i++)
         buf[h + i] = p[i] ^ mask[i % 4];
     conn_feed(s, c, buf, h + n);
+    fuzz_settle(s);
     free(buf);
 }
 

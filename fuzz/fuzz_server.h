@@ -3,11 +3,13 @@
 #ifndef SIG_FUZZ_SERVER_H
 #define SIG_FUZZ_SERVER_H
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "server/config.h"
+#include "config/config.h"
+#include "hub/ctx.h"
 #include "server/server.h"
 
 /* Longest database path the targets build. */
@@ -37,6 +39,22 @@ static inline server_t *fuzz_server_create(config_t *cfg, const char *target,
         abort();
     }
     return s;
+}
+
+/* Waits (briefly) for the database reads that parked messages wait for, and lets those messages
+ * run again, as the loop would: a parked scrape is then answered within the same input. Aborts
+ * when the database does not answer within seconds, which would be a hang in the loop. */
+static inline void fuzz_settle(server_t *s) {
+    for (int round = 0; round < 1000 && s->store_wait.n > 0; round++) {
+        struct pollfd pfd = {store_fd(s->store), POLLIN, 0};
+        if (poll(&pfd, 1, 5000) != 1) {
+            fprintf(stderr, "fuzz: the database did not answer a parked read in 5 s\n");
+            abort();
+        }
+        store_poll(s->store);
+        server_settle(s);
+    }
+    server_settle(s);
 }
 
 /* Destroys the server (if any) and its database. */

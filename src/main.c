@@ -2,7 +2,7 @@
 #include <stdio.h>
 
 #include "core/log.h"
-#include "server/config.h"
+#include "config/config.h"
 #include "server/server.h"
 
 int main(int argc, char **argv) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hub/peers.h"
 #include "proto/st.h"
 #include "proto/wt.h"
 
@@ -15,36 +16,51 @@ static void refuse(server_t *s, conn_t *c, const char *code, const char *message
         st_error(s, c, code, message, NULL);
 }
 
-void proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok) {
+void proto_park(server_t *s, conn_t *c, ref_list_t *wait_list) {
+    c->flags |= CF_PARKED;
+    s->count.parked++;
+    if (wait_list != NULL)
+        ref_list_push(wait_list, peers_ref(s, c));
+}
+
+int proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok) {
     uint32_t wait = bucket_take(&c->msg_bucket, s->now_ms, s->cfg.msg_rate, s->cfg.msg_burst, 1);
     if (wait != 0) {
-        s->count.rate_limited++;
         /* Answer at most one refused message per second: a flood must not turn into an equal
-         * flood of errors. */
-        if (c->rl_notice == s->now)
-            return;
+         * flood of errors. Every refused message is counted once. */
+        if (c->rl_notice == s->now) {
+            s->count.rate_limited++;
+            return 0;
+        }
         c->rl_notice = s->now;
-        if (c->dialect == DIALECT_WT)
+        if (c->dialect == DIALECT_WT) {
+            s->count.rate_limited++;
             wt_failure(s, c, "announce", NULL, "rate limited: too many messages, slow down");
-        else
+        } else {
             st_rate_limited(s, c, NULL, wait, "too many messages on this connection");
-        return;
+        }
+        return 0;
     }
     if (!utf8_ok) {
         refuse(s, c, "bad_json", "message is not valid UTF-8 JSON");
-        return;
+        return 0;
     }
+    return proto_resume(s, c, p, n);
+}
+
+int proto_resume(server_t *s, conn_t *c, const char *p, size_t n) {
+    c->flags &= (uint16_t)~CF_PARKED;
     int ntoks = json_parse(p, n, s->toks, SERVER_MAX_JSON_TOKENS, s->cfg.max_json_depth);
     if (ntoks < 0) {
         refuse(s, c, "bad_json",
                ntoks == -ENOSPC  ? "message has too many JSON values"
                : ntoks == -ELOOP ? "message is nested too deeply"
                                  : "message is not valid JSON");
-        return;
+        return 0;
     }
     if (s->toks[0].type != JSON_OBJECT) {
         refuse(s, c, "bad_message", "message must be a JSON object");
-        return;
+        return 0;
     }
     if (c->dialect == DIALECT_NONE) {
         if (json_obj_get(p, s->toks, 0, "action") >= 0)
@@ -53,13 +69,16 @@ void proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok)
             c->dialect = DIALECT_ST;
         else {
             st_error(s, c, "bad_message", "message needs a \"type\" (or \"action\") field", NULL);
-            return;
+            return 0;
         }
     }
     if (c->dialect == DIALECT_WT)
         wt_handle(s, c, p, ntoks);
     else
         st_handle(s, c, p, ntoks);
+    /* A result that was waited for is for this message only. */
+    c->flags &= (uint16_t)~CF_ASYNC_DONE;
+    return (c->flags & CF_PARKED) ? -EINPROGRESS : 0;
 }
 
 void proto_send_bye(server_t *s, conn_t *c, const char *reason) {

@@ -7,11 +7,23 @@
 
 #include <stddef.h>
 
-#include "server/ctx.h"
+#include "hub/ctx.h"
 
 /* Handles one complete message (text, or binary holding JSON) received on c. `utf8_ok` is 0 when
- * a binary message is not valid UTF-8 (text messages were validated by the WebSocket layer). */
-void proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok);
+ * a binary message is not valid UTF-8 (text messages were validated by the WebSocket layer).
+ * Returns 0, or -EINPROGRESS when the message was parked (CF_PARKED): it waits for an answer
+ * from Redis or the database; the caller keeps a copy of its bytes in c->frag, reads nothing
+ * more from c meanwhile, and hands it to proto_resume when c is on s->resume. */
+int proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok);
+
+/* Handles a parked message again (its rate-limit token was spent the first time). Returns as
+ * proto_message does. */
+int proto_resume(server_t *s, conn_t *c, const char *p, size_t n);
+
+/* Parks the message being handled on c: it is handled again when c appears on s->resume.
+ * wait_list is where c waits (s->store_wait for the database), or NULL when the answer puts c
+ * on s->resume itself (an ID claim). */
+void proto_park(server_t *s, conn_t *c, ref_list_t *wait_list);
 
 /* Queues the dialect's goodbye on c before the server closes it: {"type":"bye","reason":R} for
  * ST (and connections that never spoke), a failure reason per joined swarm for WebTorrent. */

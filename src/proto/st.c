@@ -7,12 +7,18 @@
 #include <string.h>
 
 #include "proto/jw.h"
+#include "core/alloc.h"
+#include "hub/out.h"
+#include "hub/peers.h"
+#include "proto/proto.h"
+#include "proto/route.h"
 #include "proto/tracker.h"
-#include "server/conn.h"
 #include "ws/frame.h"
 
 /* Longest "message" text we write. */
 #define ST_MAX_MESSAGE_TEXT 200
+/* What an ola refused for lack of Redis suggests as a wait before retrying, in milliseconds. */
+#define ST_UNAVAILABLE_RETRY_MS 1000
 
 /* ---- output helpers ------------------------------------------------------------------------ */
 
@@ -22,23 +28,23 @@ static void put_str(buf_t *b, const char *key, const char *val) {
 }
 
 void st_error(server_t *s, conn_t *c, const char *code, const char *message, const char *ref) {
-    if (!conn_can_send(s, c))
+    if (!out_can_send(s, c))
         return;
-    size_t off = conn_frame_begin(c);
+    size_t off = out_begin(c);
     put_str(&c->out, "{\"type\":\"error\",\"code\":", code);
     put_str(&c->out, ",\"message\":", message);
     if (ref != NULL)
         put_str(&c->out, ",\"ref\":", ref);
     JW_LIT(&c->out, "}");
-    conn_frame_end(s, c, off, WS_OP_TEXT);
+    out_end(s, c, off, WS_OP_TEXT);
 }
 
 void st_rate_limited(server_t *s, conn_t *c, const st_limited_t *what, uint32_t retry_ms,
                      const char *message) {
-    s->count.rate_limited++;
-    if (!conn_can_send(s, c))
+    s->count.rate_limited++; /* the one place an ST refusal is counted */
+    if (!out_can_send(s, c))
         return;
-    size_t off = conn_frame_begin(c);
+    size_t off = out_begin(c);
     put_str(&c->out, "{\"type\":\"error\",\"code\":", "rate_limited");
     put_str(&c->out, ",\"message\":", message);
     if (what != NULL && what->ref != NULL)
@@ -54,14 +60,14 @@ void st_rate_limited(server_t *s, conn_t *c, const st_limited_t *what, uint32_t 
     JW_LIT(&c->out, ",\"retry_after_ms\":");
     jw_u64(&c->out, retry_ms);
     JW_LIT(&c->out, "}");
-    conn_frame_end(s, c, off, WS_OP_TEXT);
+    out_end(s, c, off, WS_OP_TEXT);
 }
 
 void st_bye(server_t *s, conn_t *c, const char *reason) {
-    size_t off = conn_frame_begin(c);
+    size_t off = out_begin(c);
     put_str(&c->out, "{\"type\":\"bye\",\"reason\":", reason);
     JW_LIT(&c->out, "}");
-    conn_frame_end(s, c, off, WS_OP_TEXT);
+    out_end(s, c, off, WS_OP_TEXT);
 }
 
 /* An error about one field: "invalid_field" with a message naming it. */
@@ -132,14 +138,14 @@ static int opt_count(server_t *s, conn_t *c, const char *src, int obj, const cha
 /* ---- handlers ------------------------------------------------------------------------------ */
 
 static void ola_answer(server_t *s, conn_t *c, const char *id, size_t idlen, const char *error) {
-    if (!conn_can_send(s, c))
+    if (!out_can_send(s, c))
         return;
-    size_t off = conn_frame_begin(c);
+    size_t off = out_begin(c);
     if (error == NULL) {
         JW_LIT(&c->out, "{\"type\":\"ola\",\"ok\":true,\"peer_id\":");
         jw_str(&c->out, id, idlen);
         JW_LIT(&c->out, ",\"token\":");
-        jw_hex(&c->out, c->token, sizeof(c->token));
+        jw_hex(&c->out, c->peer->token, sizeof(c->peer->token));
         JW_LIT(&c->out, ",\"interval\":");
         jw_u64(&c->out, s->cfg.interval);
         JW_LIT(&c->out, "}");
@@ -147,17 +153,13 @@ static void ola_answer(server_t *s, conn_t *c, const char *id, size_t idlen, con
         JW_LIT(&c->out, "{\"type\":\"ola\",\"ok\":false,\"peer_id\":");
         jw_str(&c->out, id, idlen);
         put_str(&c->out, ",\"error\":", error);
+        if (strcmp(error, "unavailable") == 0) {
+            JW_LIT(&c->out, ",\"retry_after_ms\":");
+            jw_u64(&c->out, ST_UNAVAILABLE_RETRY_MS);
+        }
         JW_LIT(&c->out, "}");
     }
-    conn_frame_end(s, c, off, WS_OP_TEXT);
-}
-
-/* Compares two tokens in time independent of where they differ. */
-static int token_equal(const uint8_t a[16], const uint8_t b[16]) {
-    uint8_t d = 0;
-    for (int i = 0; i < 16; i++)
-        d |= (uint8_t)(a[i] ^ b[i]);
-    return d == 0;
+    out_end(s, c, off, WS_OP_TEXT);
 }
 
 static void on_ola(server_t *s, conn_t *c, const char *src) {
@@ -173,11 +175,11 @@ static void on_ola(server_t *s, conn_t *c, const char *src) {
                  "peer_id must be 1 to 64 characters of A-Z a-z 0-9 . _ ~ -", "ola");
         return;
     }
-    if (c->peer != NULL) {
+    if (c->peer != NULL && !(c->flags & CF_ASYNC_DONE)) {
         st_error(s, c, "already_identified", "this connection already holds a peer_id", "ola");
         return;
     }
-    uint8_t token[16];
+    uint8_t token[16], fresh[16];
     int has_token = 0;
     int ti = json_obj_get(src, s->toks, 0, "token");
     if (ti >= 0 && s->toks[ti].type != JSON_NULL) {
@@ -187,23 +189,19 @@ static void on_ola(server_t *s, conn_t *c, const char *src) {
         }
         has_token = 1;
     }
-    registry_entry_t *held = registry_find(s->registry, id, (size_t)n);
-    if (held != NULL) {
-        conn_t *old = held->owner;
-        if (!has_token || old->dialect != DIALECT_ST || !token_equal(token, old->token)) {
-            ola_answer(s, c, id, (size_t)n, "peer_id_taken");
-            return;
-        }
-        /* Reclaim: the old connection loses the ID (conn_close releases it at once) before the
-         * new one takes it, so two connections never hold it at the same moment. */
-        conn_close(s, old, WS_CLOSE_NORMAL, "replaced");
-    }
-    if (rng_secure(c->token, sizeof(c->token)) != 0) {
+    if (!(c->flags & CF_ASYNC_DONE) && rng_secure(fresh, sizeof(fresh)) != 0) {
         st_error(s, c, "internal_error", "could not make a token; try again", "ola");
         return;
     }
-    c->peer = registry_claim(s->registry, id, (size_t)n, c);
-    ola_answer(s, c, id, (size_t)n, NULL);
+    /* A holder whose token matches is replaced (closed with bye "replaced") before the new
+     * connection takes the ID, so two connections never hold it at the same moment. */
+    int r = peers_claim(s, c, id, (size_t)n, DIALECT_ST, has_token ? token : NULL, fresh);
+    if (r == -EINPROGRESS)
+        proto_park(s, c, NULL);
+    else if (r == 0)
+        ola_answer(s, c, id, (size_t)n, NULL);
+    else
+        ola_answer(s, c, id, (size_t)n, r == -EEXIST ? "peer_id_taken" : "unavailable");
 }
 
 static void write_counts(buf_t *b, uint32_t complete, uint32_t incomplete) {
@@ -259,12 +257,12 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         st_error(s, c, "too_many_swarms", msg, ref);
         return;
     }
-    if (!conn_can_send(s, c))
+    if (!out_can_send(s, c))
         return;
     uint32_t complete, incomplete;
     tracker_counts(s, ih, &complete, &incomplete);
     buf_t *b = &c->out;
-    size_t off = conn_frame_begin(c);
+    size_t off = out_begin(c);
     JW_LIT(b, "{\"type\":\"announce\",\"info_hash\":");
     jw_hex(b, ih, sizeof(ih));
     JW_LIT(b, ",\"interval\":");
@@ -278,11 +276,11 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         uint32_t n =
             swarm_sample(m->swarm, m, m->seeder, DIALECT_ST, &s->rng, picked, (uint32_t)want);
         for (uint32_t k = 0; k < n; k++) {
-            conn_t *pc = picked[k]->owner;
+            const registry_entry_t *pe = picked[k]->owner;
             if (k)
                 JW_LIT(b, ",");
             JW_LIT(b, "{\"peer_id\":");
-            jw_str(b, pc->peer->id, pc->peer->len);
+            jw_str(b, pe->id, pe->len);
             if (picked[k]->seeder)
                 JW_LIT(b, ",\"complete\":true}");
             else
@@ -290,7 +288,7 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         }
     }
     JW_LIT(b, "]}");
-    conn_frame_end(s, c, off, WS_OP_TEXT);
+    out_end(s, c, off, WS_OP_TEXT);
 }
 
 static void on_signal(server_t *s, conn_t *c, const char *src, const char *type) {
@@ -313,19 +311,18 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
         st_error(s, c, "invalid_info_hash", "info_hash must be 40 hex characters", type);
         return;
     }
-    registry_entry_t *e = registry_find(s->registry, to, (size_t)n);
-    conn_t *dst = e ? e->owner : NULL;
+    registry_entry_t *dst = registry_find(s->registry, to, (size_t)n);
     if (dst == NULL || dst->dialect != DIALECT_ST) {
-        if (!conn_can_send(s, c))
+        if (!out_can_send(s, c))
             return;
-        size_t off = conn_frame_begin(c);
+        size_t off = out_begin(c);
         JW_LIT(&c->out, "{\"type\":\"error\",\"code\":\"peer_not_found\",\"message\":"
                         "\"no connected peer has that peer_id\",\"ref\":");
         jw_str(&c->out, type, strlen(type));
         JW_LIT(&c->out, ",\"to\":");
         jw_str(&c->out, to, (size_t)n);
         JW_LIT(&c->out, "}");
-        conn_frame_end(s, c, off, WS_OP_TEXT);
+        out_end(s, c, off, WS_OP_TEXT);
         return;
     }
     st_limited_t what = {type, to, (size_t)n, hi >= 0 ? ih : NULL};
@@ -335,20 +332,13 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
         st_rate_limited(s, c, &what, wait, "you are sending signals too fast");
         return;
     }
-    wait = bucket_take(&dst->recv_bucket, s->now_ms, s->cfg.recv_rate, s->cfg.recv_burst, 1);
-    if (wait != 0) {
-        st_rate_limited(s, c, &what, wait, "that peer is receiving signals too fast");
-        return;
-    }
-    if (!conn_can_send(s, dst))
-        return; /* a slow reader: dropped and counted */
     /* The payload is copied verbatim: the tokenizer has validated it as JSON. A string token's
      * extent excludes its quotes. */
     const json_tok_t *pt = &s->toks[pi];
     size_t pstart = pt->type == JSON_STRING ? pt->start - 1 : pt->start;
     size_t pend = pt->type == JSON_STRING ? pt->end + 1 : pt->end;
-    buf_t *b = &dst->out;
-    size_t off = conn_frame_begin(dst);
+    buf_t *b = &s->scratch;
+    b->len = 0;
     JW_LIT(b, "{\"type\":");
     jw_str(b, type, strlen(type));
     JW_LIT(b, ",\"from\":");
@@ -360,8 +350,12 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
     JW_LIT(b, ",\"payload\":");
     jw_raw(b, src + pstart, pend - pstart);
     JW_LIT(b, "}");
-    conn_frame_end(s, dst, off, WS_OP_TEXT);
-    s->count.relayed++;
+    int kind = strcmp(type, "offer") == 0    ? WIRE_ST_OFFER
+               : strcmp(type, "answer") == 0 ? WIRE_ST_ANSWER
+                                             : WIRE_ST_CANDIDATE;
+    delivery_t d = {(uint8_t)kind, dst->at, c->peer, hi >= 0 ? ih : NULL, NULL, b->data, b->len};
+    if (route_deliver(s, &d, &wait) == -EAGAIN)
+        st_rate_limited(s, c, &what, wait, "that peer is receiving signals too fast");
 }
 
 static void on_scrape(server_t *s, conn_t *c, const char *src) {
@@ -378,29 +372,35 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
         return;
     }
     /* Validate everything before writing anything. */
-    for (uint32_t k = 0, t = (uint32_t)ai + 1; k < s->toks[ai].size; k++, t = s->toks[t].next) {
-        uint8_t ih[20];
-        if (read_hex(src, &s->toks[t], ih, sizeof(ih)) != 0) {
-            st_error(s, c, "invalid_info_hash", "info_hash must be 40 hex characters", ref);
-            return;
+    uint32_t count = s->toks[ai].size;
+    uint8_t *ihs = xmalloc((size_t)count * 20 + 1);
+    tracker_scrape_t *v = xmalloc((size_t)count * sizeof(*v) + 1);
+    int r = 0;
+    for (uint32_t k = 0, t = (uint32_t)ai + 1; k < count && r == 0; k++, t = s->toks[t].next)
+        if (read_hex(src, &s->toks[t], ihs + 20 * (size_t)k, 20) != 0)
+            r = -EINVAL;
+    if (r != 0)
+        st_error(s, c, "invalid_info_hash", "info_hash must be 40 hex characters", ref);
+    else
+        r = tracker_scrape(s, c, ihs, count, v);
+    if (r == -EAGAIN)
+        st_error(s, c, "unavailable", "the cluster store is unreachable; retry shortly", ref);
+    if (r == 0 && out_can_send(s, c)) {
+        buf_t *b = &c->out;
+        size_t off = out_begin(c);
+        JW_LIT(b, "{\"type\":\"scrape\",\"files\":{");
+        for (uint32_t k = 0; k < count; k++) {
+            if (k)
+                JW_LIT(b, ",");
+            jw_hex(b, ihs + 20 * (size_t)k, 20);
+            JW_LIT(b, ":");
+            tracker_write_scrape(b, &v[k]);
         }
+        JW_LIT(b, "}}");
+        out_end(s, c, off, WS_OP_TEXT);
     }
-    if (!conn_can_send(s, c))
-        return;
-    buf_t *b = &c->out;
-    size_t off = conn_frame_begin(c);
-    JW_LIT(b, "{\"type\":\"scrape\",\"files\":{");
-    for (uint32_t k = 0, t = (uint32_t)ai + 1; k < s->toks[ai].size; k++, t = s->toks[t].next) {
-        uint8_t ih[20];
-        read_hex(src, &s->toks[t], ih, sizeof(ih));
-        if (k)
-            JW_LIT(b, ",");
-        jw_hex(b, ih, sizeof(ih));
-        JW_LIT(b, ":");
-        tracker_write_scrape(s, b, ih);
-    }
-    JW_LIT(b, "}}");
-    conn_frame_end(s, c, off, WS_OP_TEXT);
+    xfree(ihs);
+    xfree(v);
 }
 
 void st_handle(server_t *s, conn_t *c, const char *src, int ntoks) {
@@ -422,10 +422,10 @@ void st_handle(server_t *s, conn_t *c, const char *src, int ntoks) {
         return;
     }
     if (json_str_eq(src, t, "ping")) {
-        if (conn_can_send(s, c)) {
-            size_t off = conn_frame_begin(c);
+        if (out_can_send(s, c)) {
+            size_t off = out_begin(c);
             JW_LIT(&c->out, "{\"type\":\"pong\"}");
-            conn_frame_end(s, c, off, WS_OP_TEXT);
+            out_end(s, c, off, WS_OP_TEXT);
         }
         return;
     }

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/ctx.h"
+#include "hub/ctx.h"
 
 /* ST peer IDs: 1 to ST_MAX_PEER_ID characters of A-Za-z0-9._~- */
 #define ST_MAX_PEER_ID 64

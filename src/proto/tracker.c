@@ -3,7 +3,9 @@
 
 #include <errno.h>
 
+#include "hub/peers.h"
 #include "proto/jw.h"
+#include "proto/proto.h"
 
 int tracker_event_parse(const char *src, const json_tok_t *t) {
     if (t->type != JSON_STRING)
@@ -23,14 +25,13 @@ int tracker_event_parse(const char *src, const json_tok_t *t) {
 
 int tracker_announce(server_t *s, conn_t *c, const uint8_t info_hash[20], int event, int left,
                      swarm_member_t **member, uint32_t *retry_ms) {
+    registry_entry_t *e = c->peer;
     swarm_t *w = swarm_find(s->swarms, info_hash);
-    swarm_member_t *m = w ? swarm_member_of(c->members, w) : NULL;
+    swarm_member_t *m = w ? swarm_member_of(e->members, w) : NULL;
     *member = NULL;
     if (event == TRACKER_STOPPED) {
-        if (m != NULL) {
-            swarm_leave(s->swarms, m, &c->members);
-            c->nswarms--;
-        }
+        if (m != NULL)
+            peers_leave(s, m);
         store_touch(s->store, info_hash, s->wall, 0);
         return 0;
     }
@@ -53,12 +54,11 @@ int tracker_announce(server_t *s, conn_t *c, const uint8_t info_hash[20], int ev
      * started/completed on one connection cannot inflate the count. */
     int completed = event == TRACKER_COMPLETED && (m == NULL || (!m->seeder && !m->completed));
     if (m == NULL) {
-        if (c->nswarms >= s->cfg.max_swarms)
+        if (e->nswarms >= s->cfg.max_swarms)
             return -ENOSPC;
-        m = swarm_join(s->swarms, info_hash, c, c->dialect, &c->members, seeder, s->now);
-        c->nswarms++;
+        m = peers_join(s, e, info_hash, seeder);
     } else {
-        swarm_set_seeder(s->swarms, m, seeder);
+        peers_set_seeder(s, m, seeder);
         m->last_announce = s->now;
     }
     if (completed)
@@ -75,15 +75,33 @@ void tracker_counts(server_t *s, const uint8_t info_hash[20], uint32_t *complete
     *incomplete = w ? swarm_leechers(w) : 0;
 }
 
-void tracker_write_scrape(server_t *s, buf_t *b, const uint8_t info_hash[20]) {
-    uint32_t complete, incomplete;
-    tracker_counts(s, info_hash, &complete, &incomplete);
-    store_info_t info = store_get(s->store, info_hash);
+int tracker_scrape(server_t *s, conn_t *c, const uint8_t *info_hashes, uint32_t n,
+                   tracker_scrape_t *out) {
+    int pending = 0, unavailable = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        const uint8_t *ih = info_hashes + 20 * (size_t)k;
+        store_info_t info = {0, 0, 0};
+        int r = store_get(s->store, ih, &info);
+        if (r == -EINPROGRESS)
+            pending = 1;
+        else if (r != 0)
+            unavailable = 1;
+        tracker_counts(s, ih, &out[k].complete, &out[k].incomplete);
+        out[k].downloaded = info.completions;
+    }
+    if (pending) {
+        proto_park(s, c, &s->store_wait);
+        return -EINPROGRESS;
+    }
+    return unavailable ? -EAGAIN : 0;
+}
+
+void tracker_write_scrape(buf_t *b, const tracker_scrape_t *v) {
     JW_LIT(b, "{\"complete\":");
-    jw_u64(b, complete);
+    jw_u64(b, v->complete);
     JW_LIT(b, ",\"incomplete\":");
-    jw_u64(b, incomplete);
+    jw_u64(b, v->incomplete);
     JW_LIT(b, ",\"downloaded\":");
-    jw_u64(b, info.completions);
+    jw_u64(b, v->downloaded);
     JW_LIT(b, "}");
 }

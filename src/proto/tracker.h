@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "server/ctx.h"
+#include "hub/ctx.h"
 
 enum tracker_event {
     TRACKER_UPDATE = 0, /* no event: a regular announce (inserts the peer if absent) */
@@ -24,7 +24,7 @@ enum tracker_left {
     TRACKER_LEFT_SOME,        /* left > 0: a leecher */
 };
 
-/* Applies an announce by c to the swarm of info_hash.
+/* Applies an announce by c (which holds a peer ID) to the swarm of info_hash.
  * Returns 0 with *member set (NULL after `stopped`), -EAGAIN when a regular announce came sooner
  * than --min-interval after the previous accepted one (*retry_ms says when to retry; nothing
  * changes), or -ENOSPC when c is already in --max-swarms swarms. */
@@ -35,9 +35,21 @@ int tracker_announce(server_t *s, conn_t *c, const uint8_t info_hash[20], int ev
 void tracker_counts(server_t *s, const uint8_t info_hash[20], uint32_t *complete,
                     uint32_t *incomplete);
 
-/* Appends a scrape entry's value for info_hash: {"complete":c,"incomplete":i,"downloaded":d},
- * where downloaded is the completions recorded in the database. */
-void tracker_write_scrape(server_t *s, buf_t *b, const uint8_t info_hash[20]);
+/* What a scrape reports for one infohash. */
+typedef struct tracker_scrape {
+    uint32_t complete, incomplete;
+    uint64_t downloaded; /* completions recorded in the database */
+} tracker_scrape_t;
+
+/* Reads the scrape figures of n infohashes (info_hashes[k], 20 bytes each) into out[k].
+ * Returns 0; -EINPROGRESS when the database is being read (c has been parked: the message is
+ * handled again once the figures are in); -EAGAIN when the database cannot answer now (cluster
+ * mode with Redis unreachable). */
+int tracker_scrape(server_t *s, conn_t *c, const uint8_t *info_hashes, uint32_t n,
+                   tracker_scrape_t *out);
+
+/* Appends a scrape entry's value: {"complete":c,"incomplete":i,"downloaded":d}. */
+void tracker_write_scrape(buf_t *b, const tracker_scrape_t *v);
 
 /* Parses an event name ("started", "completed", "stopped", "paused", "empty" or "update").
  * Returns the event, or -1 when unknown. */

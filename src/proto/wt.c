@@ -11,8 +11,11 @@
 #include "core/hash.h"
 #include "proto/binstr.h"
 #include "proto/jw.h"
+#include "hub/out.h"
+#include "hub/peers.h"
+#include "proto/proto.h"
+#include "proto/route.h"
 #include "proto/tracker.h"
-#include "server/conn.h"
 #include "ws/frame.h"
 
 /* Longest failure text we write. */
@@ -27,10 +30,10 @@ static void put_id(buf_t *b, const uint8_t id[BINSTR_ID_BYTES]) {
 
 void wt_failure(server_t *s, conn_t *c, const char *action, const uint8_t *info_hash,
                 const char *reason) {
-    if (!conn_can_send(s, c))
+    if (!out_can_send(s, c))
         return;
     buf_t *b = &c->out;
-    size_t off = conn_frame_begin(c);
+    size_t off = out_begin(c);
     JW_LIT(b, "{\"action\":");
     jw_str(b, action, strlen(action));
     if (info_hash != NULL) {
@@ -40,7 +43,7 @@ void wt_failure(server_t *s, conn_t *c, const char *action, const uint8_t *info_
     JW_LIT(b, ",\"failure reason\":");
     jw_str(b, reason, strlen(reason));
     JW_LIT(b, "}");
-    conn_frame_end(s, c, off, WS_OP_TEXT);
+    out_end(s, c, off, WS_OP_TEXT);
 }
 
 void wt_bye(server_t *s, conn_t *c, const char *reason) {
@@ -53,15 +56,15 @@ void wt_bye(server_t *s, conn_t *c, const char *reason) {
                                                : "connection closed by the tracker");
     /* One failure per swarm: the client drops failures for infohashes it does not have. The
      * output limit does not apply to this last word, but the swarm cap bounds it. */
-    for (swarm_member_t *m = c->members; m; m = m->next_of_owner) {
+    for (swarm_member_t *m = c->peer ? c->peer->members : NULL; m; m = m->next_of_owner) {
         buf_t *b = &c->out;
-        size_t off = conn_frame_begin(c);
+        size_t off = out_begin(c);
         JW_LIT(b, "{\"action\":\"announce\",\"info_hash\":");
         put_id(b, m->swarm->info_hash);
         JW_LIT(b, ",\"failure reason\":");
         jw_str(b, text, strlen(text));
         JW_LIT(b, "}");
-        conn_frame_end(s, c, off, WS_OP_TEXT);
+        out_end(s, c, off, WS_OP_TEXT);
     }
 }
 
@@ -73,20 +76,24 @@ static int read_id(server_t *s, const char *src, const char *field, uint8_t out[
     return binstr_decode(src, &s->toks[i], out, BINSTR_ID_BYTES) == 0 ? 0 : -1;
 }
 
-/* Binds the connection to peer_id on its first announce. Returns 0 or sends a failure. */
+/* Binds the connection to peer_id on its first announce. Returns 0, or -1 after sending a
+ * failure or parking the message (cluster mode: Redis is asked first). */
 static int bind_peer_id(server_t *s, conn_t *c, const uint8_t ih[20], const uint8_t pid[20]) {
-    if (c->peer != NULL) {
+    if (c->peer != NULL && !(c->flags & CF_ASYNC_DONE)) {
         if (memcmp(c->peer->id, pid, BINSTR_ID_BYTES) == 0)
             return 0;
         wt_failure(s, c, "announce", ih, "a connection may use only one peer_id");
         return -1;
     }
-    c->peer = registry_claim(s->registry, pid, BINSTR_ID_BYTES, c);
-    if (c->peer == NULL) {
+    int r = peers_claim(s, c, pid, BINSTR_ID_BYTES, DIALECT_WT, NULL, NULL);
+    if (r == -EINPROGRESS)
+        proto_park(s, c, NULL);
+    else if (r == -EEXIST)
         wt_failure(s, c, "announce", ih, "peer_id is in use by another connection");
-        return -1;
-    }
-    return 0;
+    else if (r != 0)
+        wt_failure(s, c, "announce", ih,
+                   "tracker temporarily unavailable (cluster store unreachable): retry shortly");
+    return r == 0 ? 0 : -1;
 }
 
 /* Returns the raw JSON text extent of token t (strings include their quotes). */
@@ -95,29 +102,30 @@ static void raw_extent(const json_tok_t *t, size_t *start, size_t *end) {
     *end = t->type == JSON_STRING ? t->end + 1 : t->end;
 }
 
-/* Queues on dst a relayed offer or answer from `from`:
+/* Delivers to peer `to` a relayed offer or answer from `from`:
  * {"action":"announce","info_hash","peer_id":<from>,"offer_id",<kind>:<the object, verbatim>}.
- * The caller has checked that dst can take it. */
-static void relay(server_t *s, conn_t *dst, const uint8_t ih[20], const conn_t *from,
-                  const uint8_t offer_id[20], const char *kind, const char *src,
-                  const json_tok_t *obj) {
+ * Returns what route_deliver returns. */
+static int relay(server_t *s, const registry_entry_t *to, const uint8_t ih[20],
+                 const registry_entry_t *from, const uint8_t offer_id[20], int kind,
+                 const char *src, const json_tok_t *obj, uint32_t *retry_ms) {
     size_t start, end;
     raw_extent(obj, &start, &end);
-    buf_t *b = &dst->out;
-    size_t off = conn_frame_begin(dst);
+    buf_t *b = &s->scratch;
+    b->len = 0;
     JW_LIT(b, "{\"action\":\"announce\",\"info_hash\":");
     put_id(b, ih);
     JW_LIT(b, ",\"peer_id\":");
-    put_id(b, (const uint8_t *)from->peer->id);
+    put_id(b, (const uint8_t *)from->id);
     JW_LIT(b, ",\"offer_id\":");
     put_id(b, offer_id);
-    JW_LIT(b, ",");
-    jw_str(b, kind, strlen(kind));
-    JW_LIT(b, ":");
+    if (kind == WIRE_WT_OFFER)
+        JW_LIT(b, ",\"offer\":");
+    else
+        JW_LIT(b, ",\"answer\":");
     jw_raw(b, src + start, end - start);
     JW_LIT(b, "}");
-    conn_frame_end(s, dst, off, WS_OP_TEXT);
-    s->count.relayed++;
+    delivery_t d = {(uint8_t)kind, to->at, from, ih, offer_id, b->data, b->len};
+    return route_deliver(s, &d, retry_ms);
 }
 
 /* ---- offer records (the answer gate) ------------------------------------------------------- */
@@ -132,8 +140,8 @@ static uint64_t offer_key(server_t *s, const uint8_t offerer[20], const uint8_t 
     return hash_bytes(&s->key, k, sizeof(k));
 }
 
-static void remember_offer(server_t *s, conn_t *dst, const uint8_t offerer[20],
-                           const uint8_t offer_id[20], const uint8_t ih[20]) {
+void wt_remember_offer(server_t *s, conn_t *dst, const uint8_t offerer[20],
+                       const uint8_t offer_id[20], const uint8_t ih[20]) {
     /* Forget expired records first; then, if still full, overwrite the oldest. */
     uint32_t cap = dst->offers ? dst->offers_cap : 0;
     for (uint32_t i = 0; i < dst->noffers;) {
@@ -205,24 +213,18 @@ static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[
                    "newer offers");
         return;
     }
-    registry_entry_t *e = registry_find(s->registry, to, 20);
-    conn_t *dst = e ? e->owner : NULL;
+    registry_entry_t *dst = registry_find(s->registry, to, 20);
     if (dst == NULL || dst->dialect != DIALECT_WT) {
         wt_failure(s, c, "announce", ih, "the peer that sent this offer is gone");
         return;
     }
     uint32_t wait =
         bucket_take(&c->sig_bucket, s->now_ms, s->cfg.signal_rate, s->cfg.signal_burst, 1);
-    if (wait == 0)
-        wait = bucket_take(&dst->recv_bucket, s->now_ms, s->cfg.recv_rate, s->cfg.recv_burst, 1);
-    if (wait != 0) {
-        s->count.rate_limited++;
-        wt_failure(s, c, "announce", ih, "rate limited: too many signals, slow down");
+    if (wait == 0 &&
+        relay(s, dst, ih, c->peer, offer_id, WIRE_WT_ANSWER, src, &s->toks[ai], &wait) != -EAGAIN)
         return;
-    }
-    if (!conn_can_send(s, dst))
-        return;
-    relay(s, dst, ih, c, offer_id, "answer", src, &s->toks[ai]);
+    s->count.rate_limited++;
+    wt_failure(s, c, "announce", ih, "rate limited: too many signals, slow down");
 }
 
 static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *src, int oi) {
@@ -247,15 +249,11 @@ static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *
             limited += n - k;
             break;
         }
-        conn_t *dst = picked[k]->owner;
-        if (bucket_take(&dst->recv_bucket, s->now_ms, s->cfg.recv_rate, s->cfg.recv_burst, 1)) {
+        const registry_entry_t *dst = picked[k]->owner;
+        uint32_t retry;
+        if (relay(s, dst, m->swarm->info_hash, c->peer, offer_id, WIRE_WT_OFFER, src,
+                  &s->toks[offer], &retry) == -EAGAIN)
             limited++;
-            continue;
-        }
-        if (!conn_can_send(s, dst))
-            continue;
-        relay(s, dst, m->swarm->info_hash, c, offer_id, "offer", src, &s->toks[offer]);
-        remember_offer(s, dst, (const uint8_t *)c->peer->id, offer_id, m->swarm->info_hash);
     }
     if (limited > 0) {
         char msg[WT_MAX_REASON_TEXT];
@@ -317,9 +315,9 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
     }
     uint32_t complete, incomplete;
     tracker_counts(s, ih, &complete, &incomplete);
-    if (conn_can_send(s, c)) {
+    if (out_can_send(s, c)) {
         buf_t *b = &c->out;
-        size_t off = conn_frame_begin(c);
+        size_t off = out_begin(c);
         JW_LIT(b, "{\"action\":\"announce\",\"info_hash\":");
         put_id(b, ih);
         JW_LIT(b, ",\"complete\":");
@@ -329,7 +327,7 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         JW_LIT(b, ",\"interval\":");
         jw_u64(b, s->cfg.interval);
         JW_LIT(b, "}");
-        conn_frame_end(s, c, off, WS_OP_TEXT);
+        out_end(s, c, off, WS_OP_TEXT);
     }
     int oi = json_obj_get(src, s->toks, 0, "offers");
     if (m != NULL && oi >= 0 && event != TRACKER_COMPLETED)
@@ -359,28 +357,35 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
         wt_failure(s, c, "scrape", NULL, msg);
         return;
     }
-    uint8_t ih[20];
-    for (uint32_t k = 0, t = first; k < count; k++, t = s->toks[t].next) {
-        if (binstr_decode(src, &s->toks[t], ih, BINSTR_ID_BYTES) != 0) {
-            wt_failure(s, c, "scrape", NULL, "invalid info_hash");
-            return;
+    uint8_t *ihs = xmalloc((size_t)count * 20 + 1);
+    tracker_scrape_t *v = xmalloc((size_t)count * sizeof(*v) + 1);
+    int r = 0;
+    for (uint32_t k = 0, t = first; k < count && r == 0; k++, t = s->toks[t].next)
+        if (binstr_decode(src, &s->toks[t], ihs + 20 * (size_t)k, BINSTR_ID_BYTES) != 0)
+            r = -EINVAL;
+    if (r != 0)
+        wt_failure(s, c, "scrape", NULL, "invalid info_hash");
+    else
+        r = tracker_scrape(s, c, ihs, count, v);
+    if (r == -EAGAIN)
+        wt_failure(s, c, "scrape", NULL,
+                   "tracker temporarily unavailable (cluster store unreachable): retry shortly");
+    if (r == 0 && out_can_send(s, c)) {
+        buf_t *b = &c->out;
+        size_t off = out_begin(c);
+        JW_LIT(b, "{\"action\":\"scrape\",\"files\":{");
+        for (uint32_t k = 0; k < count; k++) {
+            if (k)
+                JW_LIT(b, ",");
+            put_id(b, ihs + 20 * (size_t)k);
+            JW_LIT(b, ":");
+            tracker_write_scrape(b, &v[k]);
         }
+        JW_LIT(b, "}}");
+        out_end(s, c, off, WS_OP_TEXT);
     }
-    if (!conn_can_send(s, c))
-        return;
-    buf_t *b = &c->out;
-    size_t off = conn_frame_begin(c);
-    JW_LIT(b, "{\"action\":\"scrape\",\"files\":{");
-    for (uint32_t k = 0, t = first; k < count; k++, t = s->toks[t].next) {
-        binstr_decode(src, &s->toks[t], ih, BINSTR_ID_BYTES);
-        if (k)
-            JW_LIT(b, ",");
-        put_id(b, ih);
-        JW_LIT(b, ":");
-        tracker_write_scrape(s, b, ih);
-    }
-    JW_LIT(b, "}}");
-    conn_frame_end(s, c, off, WS_OP_TEXT);
+    xfree(ihs);
+    xfree(v);
 }
 
 void wt_handle(server_t *s, conn_t *c, const char *src, int ntoks) {

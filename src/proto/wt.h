@@ -4,7 +4,7 @@
 #ifndef SIG_PROTO_WT_H
 #define SIG_PROTO_WT_H
 
-#include "server/ctx.h"
+#include "hub/ctx.h"
 
 /* Handles one WebTorrent message whose tokens are in s->toks (token 0 is the object). */
 void wt_handle(server_t *s, conn_t *c, const char *src, int ntoks);
@@ -14,6 +14,11 @@ void wt_handle(server_t *s, conn_t *c, const char *src, int ntoks);
  * dropping the socket and reconnecting. */
 void wt_failure(server_t *s, conn_t *c, const char *action, const uint8_t *info_hash,
                 const char *reason);
+
+/* Remembers on dst, the receiver of an offer, that offerer sent it (offer_id, info_hash), so
+ * that exactly one answer may go back. Called on the receiver's node. */
+void wt_remember_offer(server_t *s, conn_t *dst, const uint8_t offerer[20],
+                       const uint8_t offer_id[20], const uint8_t info_hash[20]);
 
 /* Tells a WebTorrent peer why the server is closing: one failure per swarm it is in. */
 void wt_bye(server_t *s, conn_t *c, const char *reason);

@@ -12,6 +12,8 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "hub/out.h"
+#include "hub/peers.h"
 #include "proto/proto.h"
 #include "server/server.h"
 #include "server/stats.h"
@@ -150,6 +152,7 @@ conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t 
     bucket_init(&c->msg_bucket, s->cfg.msg_burst, s->now_ms);
     bucket_init(&c->sig_bucket, s->cfg.signal_burst, s->now_ms);
     bucket_init(&c->recv_bucket, s->cfg.recv_burst, s->now_ms);
+    peers_slot_alloc(s, c);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -164,19 +167,15 @@ conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t 
     return c;
 }
 
-void conn_forget_peer(server_t *s, conn_t *c) {
-    if (c->peer != NULL) {
-        registry_release(s->registry, c->peer);
-        c->peer = NULL;
-    }
-    swarm_leave_all(s->swarms, &c->members);
-    c->nswarms = 0;
-}
-
 void conn_destroy(server_t *s, conn_t *c) {
-    conn_forget_peer(s, c);
+    peers_forget(s, c);
+    peers_slot_free(s, c);
     if (c->fd >= 0) {
-        epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        /* Closing the descriptor removes it from the epoll set too; the explicit delete only
+         * guards against a duplicated descriptor keeping the registration alive. */
+        if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL) != 0 && errno != ENOENT &&
+            errno != EBADF)
+            log_msg(LOG_WARN, "epoll_ctl(DEL, %d): %s", c->fd, strerror(errno));
         close(c->fd);
     }
     if (c->prev)
@@ -194,14 +193,6 @@ void conn_destroy(server_t *s, conn_t *c) {
     xfree(c);
 }
 
-static void queue_flush(server_t *s, conn_t *c) {
-    if (!(c->flags & CF_FLUSH_QUEUED)) {
-        c->flags |= CF_FLUSH_QUEUED;
-        c->next_flush = s->flush_list;
-        s->flush_list = c;
-    }
-}
-
 static void queue_close(server_t *s, conn_t *c) {
     if (!(c->flags & CF_CLOSE_QUEUED)) {
         c->flags |= CF_CLOSE_QUEUED;
@@ -214,7 +205,7 @@ static void queue_close(server_t *s, conn_t *c) {
 static void peer_gone(server_t *s, conn_t *c) {
     buf_dispose(&c->out);
     c->out_partial = 0;
-    conn_forget_peer(s, c);
+    peers_forget(s, c);
     c->state = CONN_CLOSING;
     c->flags |= CF_GONE;
     c->deadline = s->now;
@@ -223,43 +214,10 @@ static void peer_gone(server_t *s, conn_t *c) {
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-size_t conn_frame_begin(conn_t *c) {
-    size_t off = c->out.len;
-    buf_reserve(&c->out, 10 + 256);
-    c->out.len += 10; /* room for the longest header; trimmed in conn_frame_end */
-    return off;
-}
-
-void conn_frame_end(server_t *s, conn_t *c, size_t off, int opcode) {
-    size_t plen = c->out.len - off - 10;
-    uint8_t hdr[10];
-    size_t hl = ws_frame_header(hdr, opcode, plen);
-    uint8_t *base = c->out.data + off;
-    if (hl < 10)
-        memmove(base + hl, base + 10, plen);
-    memcpy(base, hdr, hl);
-    c->out.len -= (uint32_t)(10 - hl);
-    if (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY)
-        s->count.messages_out++;
-    queue_flush(s, c);
-}
-
-int conn_can_send(server_t *s, conn_t *c) {
-    if (c->state != CONN_WS)
-        return 0;
-    if (c->out.len >= s->cfg.max_outbuf) {
-        s->count.dropped++;
-        if (c->stuck_since == 0)
-            c->stuck_since = s->now ? s->now : 1;
-        return 0;
-    }
-    return 1;
-}
-
 static void send_control(server_t *s, conn_t *c, int opcode, const uint8_t *p, size_t n) {
-    size_t off = conn_frame_begin(c);
+    size_t off = out_begin(c);
     buf_append(&c->out, p, n);
-    conn_frame_end(s, c, off, opcode);
+    out_end(s, c, off, opcode);
 }
 
 /* Returns the length of the server frame at p (header and payload). Our frames are unmasked
@@ -298,15 +256,22 @@ size_t conn_drop_output(conn_t *c) {
     return dropped;
 }
 
-static void set_epollout(server_t *s, conn_t *c, int on) {
-    if (c->fd < 0 || !!(c->flags & CF_EPOLLOUT) == !!on)
+/* Registers the events c waits for: readability unless a parked message holds its input back,
+ * writability while output is pending (want_out). The flag follows the kernel's state only when
+ * the call succeeded, so a failed call is retried at the next change instead of stalling c. */
+static void update_events(server_t *s, conn_t *c, int want_out) {
+    int want_in = !(c->flags & CF_PARKED);
+    int has_out = !!(c->flags & CF_EPOLLOUT), has_in = !(c->flags & CF_READ_OFF);
+    if (c->fd < 0 || (has_out == !!want_out && has_in == want_in))
         return;
-    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    if (on)
-        c->flags |= CF_EPOLLOUT;
-    else
-        c->flags &= (uint8_t)~CF_EPOLLOUT;
+    struct epoll_event ev = {.events = (want_in ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0),
+                             .data.ptr = c};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        log_msg(LOG_WARN, "epoll_ctl(MOD, %d): %s", c->fd, strerror(errno));
+        return;
+    }
+    c->flags = (uint16_t)((c->flags & ~(CF_EPOLLOUT | CF_READ_OFF)) | (want_out ? CF_EPOLLOUT : 0) |
+                          (want_in ? 0 : CF_READ_OFF));
 }
 
 void conn_flush(server_t *s, conn_t *c) {
@@ -337,7 +302,7 @@ void conn_flush(server_t *s, conn_t *c) {
     }
     if (c->out.len < s->cfg.max_outbuf)
         c->stuck_since = 0;
-    set_epollout(s, c, c->out.len > 0);
+    update_events(s, c, c->out.len > 0);
     if (c->out.len == 0 && c->state == CONN_CLOSING)
         queue_close(s, c);
 }
@@ -360,12 +325,13 @@ void conn_close(server_t *s, conn_t *c, uint16_t ws_code, const char *bye_reason
         log_msg(LOG_DEBUG, "closing a connection from %s: code %u, reason %s",
                 addr_str(c->ip->addr, a, sizeof(a)), ws_code, bye_reason ? bye_reason : "-");
     }
-    conn_forget_peer(s, c);
+    peers_forget(s, c);
     c->state = CONN_CLOSING;
     c->deadline = s->now + SERVER_LINGER_SECONDS;
+    c->flags &= (uint16_t) ~(CF_PARKED | CF_ASYNC_DONE);
     buf_dispose(&c->in);
     buf_dispose(&c->frag);
-    queue_flush(s, c);
+    out_queue_flush(s, c);
     queue_close(s, c);
 }
 
@@ -414,7 +380,10 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
     }
     if (req->upgrade.p == NULL) {
         if (str_eq(req->path, "/health")) {
-            http_reply(s, c, "200 OK", "", "text/plain; charset=utf-8", "ok\n", 3);
+            if (s->cluster != NULL && cluster_state(s->cluster) != CLUSTER_UP)
+                http_error(s, c, 503, "redis unreachable: this node cannot take new peers");
+            else
+                http_reply(s, c, "200 OK", "", "text/plain; charset=utf-8", "ok\n", 3);
         } else if (str_eq(req->path, "/stats.json") || str_eq(req->path, "/stats")) {
             buf_t body = {0};
             stats_write_json(s, &body);
@@ -473,7 +442,7 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
                      accept);
     buf_append(&c->out, head, (size_t)n);
     c->out_partial = c->out.len;
-    queue_flush(s, c);
+    out_queue_flush(s, c);
     c->state = CONN_WS;
     c->last_msg = s->now;
     return 1;
@@ -492,7 +461,27 @@ static void fail(server_t *s, conn_t *c, uint16_t code, const char *why) {
     conn_close(s, c, code, "protocol_error");
 }
 
-static void deliver(server_t *s, conn_t *c, int opcode, const uint8_t *p, size_t n) {
+/* Keeps a parked message in c->frag (unused meanwhile: no frame is read while parked). `owned`
+ * is a buffer holding exactly the message, handed over; otherwise the bytes are copied. */
+static void keep_parked(server_t *s, conn_t *c, const uint8_t *p, size_t n, buf_t *owned) {
+    if (c->state != CONN_WS) {
+        c->flags &= (uint16_t)~CF_PARKED;
+        if (owned)
+            buf_dispose(owned);
+        return;
+    }
+    buf_dispose(&c->frag);
+    if (owned) {
+        c->frag = *owned;
+        *owned = (buf_t){0};
+    } else {
+        buf_append(&c->frag, p, n);
+    }
+    update_events(s, c, c->out.len > 0);
+}
+
+/* Hands a complete message to the protocol layer; owned as for keep_parked. */
+static void deliver(server_t *s, conn_t *c, int opcode, const uint8_t *p, size_t n, buf_t *owned) {
     s->count.messages_in++;
     c->last_msg = s->now;
     int utf8_ok = utf8_valid(p, n);
@@ -500,7 +489,8 @@ static void deliver(server_t *s, conn_t *c, int opcode, const uint8_t *p, size_t
         fail(s, c, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
         return;
     }
-    proto_message(s, c, (const char *)p, n, utf8_ok);
+    if (proto_message(s, c, (const char *)p, n, utf8_ok) == -EINPROGRESS)
+        keep_parked(s, c, p, n, owned);
 }
 
 static void on_frame(server_t *s, conn_t *c, const ws_frame_t *f, const uint8_t *p) {
@@ -511,7 +501,7 @@ static void on_frame(server_t *s, conn_t *c, const ws_frame_t *f, const uint8_t 
         if (c->frag_op != 0) {
             fail(s, c, WS_CLOSE_PROTOCOL, "new message inside a fragmented one");
         } else if (f->fin) {
-            deliver(s, c, f->opcode, p, n);
+            deliver(s, c, f->opcode, p, n, NULL);
         } else {
             c->frag_op = f->opcode;
             buf_append(&c->frag, p, n);
@@ -530,17 +520,17 @@ static void on_frame(server_t *s, conn_t *c, const ws_frame_t *f, const uint8_t 
                 /* Detach the buffer first: the handler may close c, which disposes c->frag. */
                 buf_t msg = c->frag;
                 c->frag = (buf_t){0};
-                deliver(s, c, op, msg.data, msg.len);
+                deliver(s, c, op, msg.data, msg.len, &msg);
                 buf_dispose(&msg);
             }
         }
         break;
     case WS_OP_PING:
-        if (conn_can_send(s, c))
+        if (out_can_send(s, c))
             send_control(s, c, WS_OP_PONG, p, n);
         break;
     case WS_OP_PONG:
-        c->flags &= (uint8_t)~CF_PING_SENT;
+        c->flags &= (uint16_t)~CF_PING_SENT;
         break;
     case WS_OP_CLOSE: {
         uint16_t code = 0;
@@ -559,7 +549,7 @@ static void on_frame(server_t *s, conn_t *c, const ws_frame_t *f, const uint8_t 
 /* Processes frames in p[0..n). Returns the bytes consumed (complete frames). */
 static size_t ws_process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
     size_t off = 0;
-    while (off < n && c->state == CONN_WS) {
+    while (off < n && c->state == CONN_WS && !(c->flags & CF_PARKED)) {
         ws_frame_t f;
         int r = ws_frame_parse(p + off, n - off, s->cfg.max_frame, &f);
         if (r == 0)
@@ -617,6 +607,12 @@ void conn_feed(server_t *s, conn_t *c, uint8_t *data, size_t len) {
         return;
     c->last_rx = s->now;
     s->count.bytes_in += len;
+    if (c->flags & CF_PARKED) {
+        /* A message waits for its answer: later ones wait behind it, in order. Reading is off
+         * meanwhile, so this holds at most what one read brought. */
+        buf_append(&c->in, data, len);
+        return;
+    }
     if (c->in.len == 0) {
         size_t used = process(s, c, data, len);
         if (used < len && (c->state == CONN_HTTP || c->state == CONN_WS))
@@ -633,6 +629,30 @@ void conn_feed(server_t *s, conn_t *c, uint8_t *data, size_t len) {
     }
     if (c->state == CONN_HTTP && c->in.len > HTTP_MAX_HEAD_BYTES)
         http_error(s, c, 431, "request head too large");
+}
+
+void conn_resume(server_t *s, conn_t *c) {
+    if (!(c->flags & CF_PARKED) || c->state != CONN_WS)
+        return;
+    buf_t msg = c->frag;
+    c->frag = (buf_t){0};
+    if (proto_resume(s, c, (const char *)msg.data, msg.len) == -EINPROGRESS) {
+        keep_parked(s, c, msg.data, msg.len, &msg);
+        return;
+    }
+    buf_dispose(&msg);
+    if (c->state != CONN_WS)
+        return;
+    update_events(s, c, c->out.len > 0);
+    /* Handle what arrived meanwhile, as if it arrived now. */
+    if (c->in.len > 0) {
+        buf_t in = c->in;
+        c->in = (buf_t){0};
+        size_t used = ws_process(s, c, in.data, in.len);
+        if (used < in.len && c->state == CONN_WS)
+            buf_append(&c->in, in.data + used, in.len - used);
+        buf_dispose(&in);
+    }
 }
 
 void conn_on_readable(server_t *s, conn_t *c) {

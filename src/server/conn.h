@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "server/ctx.h"
+#include "hub/ctx.h"
+#include "hub/out.h"
 
 /* Creates a connection for an accepted socket (fd may be -1 for tests and fuzzing: output is then
  * discarded at flush time), links it into the server's list and counts it against its address.
@@ -26,18 +27,6 @@ void conn_on_readable(server_t *s, conn_t *c);
 /* Writes queued output. Called from the flush list and on EPOLLOUT. */
 void conn_flush(server_t *s, conn_t *c);
 
-/* Starts a server-to-client frame in c's output queue; write the payload into c->out, then call
- * conn_frame_end with the returned offset. */
-size_t conn_frame_begin(conn_t *c);
-
-/* Finishes the frame started at off with the given opcode and queues c for flushing. */
-void conn_frame_end(server_t *s, conn_t *c, size_t off, int opcode);
-
-/* Returns 1 when a message may be queued on c; 0 when c is closing or its output queue is over
- * --max-outbuf (the message is then dropped and counted; a queue that stays full for
- * --stuck-timeout gets the connection closed). */
-int conn_can_send(server_t *s, conn_t *c);
-
 /* Drops every queued frame that has not started going out (a partly written frame is kept whole,
  * so the stream stays well-formed). Returns the bytes dropped. */
 size_t conn_drop_output(conn_t *c);
@@ -48,8 +37,9 @@ size_t conn_drop_output(conn_t *c);
  * call more than once and from inside c's own callbacks. */
 void conn_close(server_t *s, conn_t *c, uint16_t ws_code, const char *bye_reason);
 
-/* Releases c's peer ID and leaves every swarm (also done by conn_close). */
-void conn_forget_peer(server_t *s, conn_t *c);
+/* Handles c's parked message again now that its answer is in (c was on s->resume), then the
+ * input that waited behind it. */
+void conn_resume(server_t *s, conn_t *c);
 
 /* Frees a connection (socket closed, unlinked from every list). Only the loop calls this, at
  * the end of an iteration. */

@@ -18,10 +18,12 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
-#include "limits/shed.h"
+#include "hub/ctx.h"
+#include "hub/peers.h"
 #include "proto/proto.h"
+#include "proto/route.h"
 #include "server/conn.h"
-#include "server/ctx.h"
+#include "server/shed.h"
 #include "ws/frame.h"
 
 /* Descriptors kept back from the connection cap for the listener, epoll, the signalfd, SQLite
@@ -37,8 +39,9 @@
 #define SERVER_ACCEPT_BACKOFF_SECONDS 1
 /* Milliseconds the shutdown waits for goodbyes and close frames to be written. */
 #define SERVER_SHUTDOWN_GRACE_MS 1000
-/* Markers in epoll data for the two descriptors that are not connections. */
-static char listener_marker, signal_marker;
+/* Markers in epoll data for the descriptors that are not connections (the cluster's own are
+ * recognised by cluster_owns). */
+static char listener_marker, signal_marker, store_marker;
 
 static uint64_t mono_ns(void) {
     struct timespec ts;
@@ -77,6 +80,84 @@ static uint32_t fd_cap(void) {
                                                  : (uint32_t)(rl.rlim_cur / 2);
 }
 
+/* The database has finished loads: connections waiting for it handle their message again. */
+static void on_store_ready(void *arg) {
+    server_t *s = arg;
+    for (uint32_t i = 0; i < s->store_wait.n; i++)
+        ref_list_push(&s->resume, s->store_wait.v[i]);
+    s->store_wait.n = 0;
+}
+
+static void on_cluster_state(void *arg, int state) {
+    server_t *s = arg;
+    if (state == CLUSTER_UP) {
+        /* (Re)joined: make sure Redis says our IDs are ours, tell every node our state, and
+         * ask for theirs. */
+        log_msg(LOG_INFO, "cluster: connected to Redis; registering %llu peers",
+                (unsigned long long)s->local_peers);
+        peers_reassert(s);
+        peers_snapshot(s, 0);
+        wire_rec_t hello = {.type = WIRE_HELLO};
+        cluster_publish(s->cluster, &hello);
+    } else {
+        /* Other nodes cannot be reached: answer from this node's own peers until Redis is
+         * back, then rebuild the view from their snapshots. */
+        peers_forget_remote(s);
+        s->cluster_nodes = 1;
+    }
+}
+
+static void on_cluster_nodes(void *arg, const uint64_t *nodes, size_t n, uint64_t connections,
+                             uint64_t identified) {
+    server_t *s = arg;
+    (void)identified;
+    s->cluster_nodes = (uint32_t)n;
+    s->cluster_conns = connections;
+    for (size_t i = 0; i < n; i++) {
+        int idx = peers_node_index(s, nodes[i]);
+        if (idx > 0)
+            s->nodes[idx].seen = s->now;
+    }
+    /* A node missing from the live list is dead: its peers leave every answer and count. */
+    for (uint32_t i = 1; i < HUB_MAX_NODES; i++) {
+        if (s->nodes[i].id != 0 && s->nodes[i].seen != s->now) {
+            log_msg(LOG_WARN, "cluster: node %016llx is gone; forgetting its peers",
+                    (unsigned long long)s->nodes[i].id);
+            peers_forget_node(s, i, 0);
+        }
+    }
+}
+
+/* Opens the infohash store and, in cluster mode, the Redis client. */
+static int open_backends(server_t *s, char *err, size_t errlen) {
+    if (s->cfg.cluster[0] == '\0') {
+        s->store = store_open_sqlite(s->cfg.db_path, &s->key, err, errlen);
+    } else {
+        cluster_addr_t addr;
+        if (cluster_addr_parse(s->cfg.cluster, &addr, err, errlen) != 0)
+            return -EINVAL;
+        cluster_callbacks_t cb = {s, route_on_record, peers_on_claim, on_cluster_state,
+                                  on_cluster_nodes};
+        s->cluster = cluster_create(&addr, s->epfd, s->cfg.node_timeout * 1000u, &cb, err, errlen);
+        if (s->cluster == NULL)
+            return -EINVAL;
+        s->store = cluster_store_create(s->cluster, &s->key);
+        s->cluster_nodes = 1;
+    }
+    if (s->store == NULL)
+        return -EINVAL;
+    store_set_ready(s->store, on_store_ready, s);
+    int fd = store_fd(s->store);
+    if (fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &store_marker};
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            snprintf(err, errlen, "epoll_ctl(ADD) for the database: %s", strerror(errno));
+            return -errno;
+        }
+    }
+    return 0;
+}
+
 server_t *server_create(const config_t *cfg, char *err, size_t errlen) {
     /* Block the stop signals before the database writer thread starts, so that every thread
      * inherits the mask and the signals wait for the loop's signalfd. */
@@ -101,21 +182,19 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen) {
     s->key.k0 = seed[0];
     s->key.k1 = seed[1];
     rng_seed(&s->rng, seed[2]);
-    s->store = store_open(cfg->db_path, &s->key, err, errlen);
-    if (s->store == NULL) {
-        xfree(s);
-        return NULL;
-    }
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0) {
         snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
-        store_close(s->store);
         xfree(s);
         return NULL;
     }
     s->swarms = swarm_table_create(&s->key);
     s->registry = registry_create(&s->key);
     hmap_init(&s->ips, 8);
+    if (open_backends(s, err, errlen) != 0) {
+        server_destroy(s);
+        return NULL;
+    }
     uint32_t cap = fd_cap();
     s->max_conns = cfg->max_connections && cfg->max_connections < cap ? cfg->max_connections : cap;
     s->shed_high = cfg->shed_high ? cfg->shed_high : s->max_conns / 10 * 9;
@@ -140,6 +219,7 @@ int server_listen(server_t *s, char *err, size_t errlen) {
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (s->cfg.reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
         int e = errno;
         snprintf(err, errlen, "cannot listen on %s port %u: %s", s->cfg.host, s->cfg.port,
@@ -151,7 +231,12 @@ int server_listen(server_t *s, char *err, size_t errlen) {
     }
     freeaddrinfo(res);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_marker};
-    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot watch the listening socket: %s", strerror(e));
+        close(fd);
+        return -e;
+    }
     s->lfd = fd;
     return 0;
 }
@@ -160,19 +245,32 @@ void server_log_start(const server_t *s) {
     struct rlimit rl = {0, 0};
     getrlimit(RLIMIT_NOFILE, &rl);
     log_msg(LOG_INFO,
-            "listening on %s port %u; database %s; fd limit %llu, connection cap %u "
+            "listening on %s port %u%s; %s %s; fd limit %llu, connection cap %u "
             "(shedding above %u down to %u), %u per address",
-            s->cfg.host, s->cfg.port, s->cfg.db_path, (unsigned long long)rl.rlim_cur, s->max_conns,
-            s->shed_high, s->shed_low, s->cfg.max_per_ip);
+            s->cfg.host, s->cfg.port, s->cfg.reuse_port ? " (shared: SO_REUSEPORT)" : "",
+            s->cluster ? "cluster" : "database", s->cluster ? s->cfg.cluster : s->cfg.db_path,
+            (unsigned long long)rl.rlim_cur, s->max_conns, s->shed_high, s->shed_low,
+            s->cfg.max_per_ip);
+    if (s->cluster != NULL)
+        log_msg(LOG_INFO,
+                "cluster node %016llx (node timeout %u s); infohash records live in Redis, "
+                "so --db %s is not used",
+                (unsigned long long)cluster_node_id(s->cluster), s->cfg.node_timeout,
+                s->cfg.db_path);
 }
 
 void server_stop(server_t *s) {
     s->stopping = 1;
 }
 
+static void mark_dead(server_t *s, conn_t *c);
+
 static void pause_accept(server_t *s) {
     struct epoll_event ev = {.events = 0, .data.ptr = &listener_marker};
-    epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev);
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) != 0) {
+        log_msg(LOG_WARN, "cannot pause the listener: %s", strerror(errno));
+        return;
+    }
     s->accept_paused_until = s->now + SERVER_ACCEPT_BACKOFF_SECONDS;
     log_msg(LOG_WARN, "out of file descriptors: not accepting for %d s (%u connections)",
             SERVER_ACCEPT_BACKOFF_SECONDS, s->nconns);
@@ -199,9 +297,15 @@ static void on_accept(server_t *s) {
             continue;
         }
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* Without TCP_NODELAY small frames wait for acknowledgements; the connection still
+         * works, so a failure is not fatal. */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            log_msg(LOG_WARN, "epoll_ctl(ADD) for a new connection: %s", strerror(errno));
+            c->flags |= CF_GONE;
+            mark_dead(s, c);
+        }
     }
 }
 
@@ -215,14 +319,6 @@ static void mark_dead(server_t *s, conn_t *c) {
         c->next_close = s->close_list;
         s->close_list = c;
     }
-}
-
-static void on_expired(swarm_member_t *m, void *arg) {
-    server_t *s = arg;
-    conn_t *c = m->owner;
-    swarm_leave(s->swarms, m, &c->members);
-    c->nswarms--;
-    s->count.expired_peers++;
 }
 
 void server_tick(server_t *s) {
@@ -253,8 +349,8 @@ void server_tick(server_t *s) {
                 s->count.timeouts++;
                 conn_close(s, c, WS_CLOSE_NORMAL, "idle");
             } else if (s->now - c->last_rx > cfg->ping_interval) {
-                size_t off = conn_frame_begin(c);
-                conn_frame_end(s, c, off, WS_OP_PING);
+                size_t off = out_begin(c);
+                out_end(s, c, off, WS_OP_PING);
                 c->flags |= CF_PING_SENT;
                 c->deadline = s->now + cfg->ping_timeout;
             }
@@ -268,7 +364,7 @@ void server_tick(server_t *s) {
     }
     /* Visit about an eighth of the swarm buckets per second: a full sweep every 8 s or so,
      * never a long pause. */
-    swarm_expire(s->swarms, s->now, cfg->peer_timeout, 0, on_expired, s);
+    swarm_expire(s->swarms, s->now, cfg->peer_timeout, 0, peers_expired, s);
     if (s->nconns > s->shed_high)
         shed_run(s);
     if ((int32_t)(s->now - s->next_flush_db) >= 0) {
@@ -277,22 +373,47 @@ void server_tick(server_t *s) {
     }
     if (s->accept_paused_until && (int32_t)(s->now - s->accept_paused_until) >= 0 && s->lfd >= 0) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_marker};
-        epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev);
-        s->accept_paused_until = 0;
+        if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) == 0)
+            s->accept_paused_until = 0;
+        else
+            log_msg(LOG_WARN, "cannot resume the listener: %s", strerror(errno));
     }
+    if (s->cluster != NULL)
+        cluster_tick(s->cluster, (uint64_t)s->now_ms, s->nconns, s->local_peers);
+}
+
+static void close_kicked(server_t *s, conn_t *c) {
+    conn_close(s, c, WS_CLOSE_NORMAL, "replaced");
+}
+
+void server_settle(server_t *s) {
+    /* Parked messages whose answer arrived are handled first, so their answers go out in this
+     * iteration's writes. A resumed message may park again (the list then grows). */
+    for (uint32_t i = 0; i < s->resume.n; i++) {
+        conn_t *c = peers_resolve(s, s->resume.v[i].slot, s->resume.v[i].gen);
+        if (c != NULL)
+            conn_resume(s, c);
+    }
+    s->resume.n = 0;
+    peers_run_kicks(s, close_kicked);
+    /* Records for other nodes go before the writes to clients: a client told "done" by this
+     * node then finds the change on every node. */
+    if (s->cluster != NULL)
+        cluster_flush(s->cluster);
 }
 
 void server_end_iteration(server_t *s) {
+    server_settle(s);
     while (s->flush_list) {
         conn_t *c = s->flush_list;
         s->flush_list = c->next_flush;
-        c->flags &= (uint8_t)~CF_FLUSH_QUEUED;
+        c->flags &= (uint16_t)~CF_FLUSH_QUEUED;
         conn_flush(s, c);
     }
     while (s->close_list) {
         conn_t *c = s->close_list;
         s->close_list = c->next_close;
-        c->flags &= (uint8_t)~CF_CLOSE_QUEUED;
+        c->flags &= (uint16_t)~CF_CLOSE_QUEUED;
         if ((c->flags & CF_GONE) || c->fd < 0 || c->state == CONN_DRAIN) {
             conn_destroy(s, c);
         } else if (c->state == CONN_CLOSING && c->out.len == 0) {
@@ -315,6 +436,10 @@ static void handle_events(server_t *s, int timeout_ms) {
             on_accept(s);
         } else if (p == &signal_marker) {
             s->stopping = 1;
+        } else if (p == &store_marker) {
+            store_poll(s->store);
+        } else if (s->cluster != NULL && cluster_owns(s->cluster, p)) {
+            cluster_on_event(s->cluster, p, evs[i].events);
         } else {
             conn_t *c = p;
             if (evs[i].events & EPOLLOUT)
@@ -329,9 +454,14 @@ int server_run(server_t *s) {
     sigset_t mask;
     stop_signals(&mask);
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sfd >= 0) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &signal_marker};
-        epoll_ctl(s->epfd, EPOLL_CTL_ADD, sfd, &ev);
+    if (sfd < 0 ||
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, sfd,
+                  &(struct epoll_event){.events = EPOLLIN, .data.ptr = &signal_marker}) != 0) {
+        /* SIGINT/SIGTERM are blocked: without the signalfd nothing would stop the loop. */
+        log_msg(LOG_ERROR, "cannot watch for stop signals: %s", strerror(errno));
+        if (sfd >= 0)
+            close(sfd);
+        return -errno;
     }
     while (!s->stopping) {
         uint32_t until_tick = (uint32_t)(s->next_tick * 1000u) - s->now_ms;
@@ -356,8 +486,7 @@ int server_run(server_t *s) {
         handle_events(s, 50);
         server_end_iteration(s);
     }
-    if (sfd >= 0)
-        close(sfd);
+    close(sfd);
     return 0;
 }
 
@@ -373,8 +502,11 @@ void server_destroy(server_t *s) {
         conn_destroy(s, s->conns);
     s->flush_list = s->close_list = NULL;
     store_close(s->store);
+    cluster_destroy(s->cluster);
     swarm_table_destroy(s->swarms);
     registry_destroy(s->registry);
+    peers_dispose(s);
+    buf_dispose(&s->scratch);
     hmap_each(&s->ips, free_ip, NULL);
     hmap_dispose(&s->ips);
     if (s->lfd >= 0)

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "server/config.h"
+#include "config/config.h"
 
 typedef struct server server_t;
 
@@ -38,7 +38,13 @@ void server_update_clock(server_t *s);
  * timeouts, lingering closes, expiry of silent peers, overload shedding, database batches. */
 void server_tick(server_t *s);
 
-/* Writes all queued output and finishes closes; the end of every loop iteration. */
+/* Handles what the iteration left pending: parked messages whose answer arrived, connections
+ * replaced by a reclaim (closed with bye "replaced"), records for other nodes. The first step of
+ * server_end_iteration; tests call it alone to look at output before it is written. */
+void server_settle(server_t *s);
+
+/* Does server_settle, writes all queued output and finishes closes; the end of every loop
+ * iteration. */
 void server_end_iteration(server_t *s);
 
 #endif

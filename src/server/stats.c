@@ -2,6 +2,7 @@
  * them, so a request costs O(1), never a walk over swarms (bittorrent-tracker's walks them all). */
 #include "server/stats.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -21,11 +22,11 @@ void stats_write_json(server_t *s, buf_t *b) {
     JW_LIT(b, "{");
     field(b, "connections", s->nconns, 1);
     field(b, "max_connections", s->max_conns, 0);
-    field(b, "identified_peers", registry_count(s->registry), 0);
+    field(b, "identified_peers", s->local_peers, 0);
     field(b, "swarms", t.swarms, 0);
-    field(b, "peers", t.members, 0);
-    field(b, "seeders", t.seeders, 0);
-    field(b, "leechers", t.members - t.seeders, 0);
+    field(b, "peers", s->local_members, 0);
+    field(b, "seeders", s->local_seeders, 0);
+    field(b, "leechers", s->local_members - s->local_seeders, 0);
     field(b, "messages_in", s->count.messages_in, 0);
     field(b, "messages_out", s->count.messages_out, 0);
     field(b, "bytes_in", s->count.bytes_in, 0);
@@ -45,5 +46,35 @@ void stats_write_json(server_t *s, buf_t *b) {
     field(b, "db_cached_records", st.cached_records, 0);
     field(b, "heap_bytes", alloc_bytes_in_use(), 0);
     field(b, "uptime_seconds", s->now, 0);
+    field(b, "parked", s->count.parked, 0);
+    if (s->cluster != NULL) {
+        /* Every node mirrors every other node's peers, so the tables give cluster-wide
+         * totals; connections are summed from the nodes' heartbeats. */
+        static const char *const states[] = {"down", "up", "stalled"};
+        cluster_stats_t cs = cluster_stats(s->cluster);
+        char id[17];
+        snprintf(id, sizeof(id), "%016llx", (unsigned long long)cluster_node_id(s->cluster));
+        JW_LIT(b, ",\"cluster\":{\"node_id\":");
+        jw_str(b, id, 16);
+        JW_LIT(b, ",\"redis\":");
+        const char *st_name = states[cluster_state(s->cluster)];
+        jw_str(b, st_name, strlen(st_name));
+        field(b, "nodes", s->cluster_nodes, 0);
+        field(b, "connections", s->cluster_conns, 0);
+        field(b, "identified_peers", registry_count(s->registry), 0);
+        field(b, "swarms", t.swarms, 0);
+        field(b, "peers", t.members, 0);
+        field(b, "seeders", t.seeders, 0);
+        field(b, "leechers", t.members - t.seeders, 0);
+        field(b, "remote_in", s->count.remote_in, 0);
+        field(b, "remote_out", s->count.remote_out, 0);
+        field(b, "redis_commands", cs.commands, 0);
+        field(b, "redis_published", cs.published, 0);
+        field(b, "redis_received", cs.received, 0);
+        field(b, "redis_rejected", cs.rejected, 0);
+        field(b, "redis_reconnects", cs.reconnects, 0);
+        field(b, "redis_rtt_us", cs.rtt_us, 0);
+        JW_LIT(b, "}");
+    }
     JW_LIT(b, "}");
 }

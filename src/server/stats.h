@@ -3,7 +3,7 @@
 #define SIG_SERVER_STATS_H
 
 #include "core/buf.h"
-#include "server/ctx.h"
+#include "hub/ctx.h"
 
 /* Appends the /stats.json body: connections, identified peers, swarms, seeders, leechers,
  * message and byte counters, limits that fired, database counters, memory. */

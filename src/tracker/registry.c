@@ -45,11 +45,10 @@ registry_entry_t *registry_find(registry_t *r, const void *id, size_t len) {
     return NULL;
 }
 
-registry_entry_t *registry_claim(registry_t *r, const void *id, size_t len, void *owner) {
+registry_entry_t *registry_claim(registry_t *r, const void *id, size_t len) {
     if (len == 0 || len > REGISTRY_MAX_ID_BYTES || registry_find(r, id, len) != NULL)
         return NULL;
-    registry_entry_t *e = xmalloc(sizeof(*e) + len);
-    e->owner = owner;
+    registry_entry_t *e = xcalloc(1, sizeof(*e) + len);
     e->len = (uint8_t)len;
     memcpy(e->id, id, len);
     hmap_insert(&r->map, (hmap_node_t *)e, hash_bytes(&r->key, id, len));
@@ -63,4 +62,19 @@ void registry_release(registry_t *r, registry_entry_t *e) {
 
 size_t registry_count(const registry_t *r) {
     return r->map.count;
+}
+
+typedef struct each_ctx {
+    void (*fn)(registry_entry_t *e, void *arg);
+    void *arg;
+} each_ctx_t;
+
+static void each_entry(hmap_node_t *n, void *arg) {
+    each_ctx_t *ec = arg;
+    ec->fn((registry_entry_t *)n, ec->arg);
+}
+
+void registry_each(registry_t *r, void (*fn)(registry_entry_t *e, void *arg), void *arg) {
+    each_ctx_t ec = {fn, arg};
+    hmap_each(&r->map, each_entry, &ec);
 }

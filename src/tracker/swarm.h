@@ -89,10 +89,11 @@ uint32_t swarm_sample(swarm_t *s, const swarm_member_t *self, int leechers_only,
                       rng_t *rng, swarm_member_t **out, uint32_t want);
 
 /* Calls expired(m, arg) for every member whose last_announce is older than now - timeout, after
- * which the callback must have removed it (swarm_leave). Visits at most `budget` hash buckets per
- * call (0 = an eighth of the table plus 64), continuing where the previous call stopped, so a
- * sweep never blocks the loop for long and a full sweep takes about 8 calls.
- * Returns the number of members expired. */
+ * which the callback must have removed it (swarm_leave) or set its last_announce to now (a member
+ * that some other authority keeps alive, such as another node's peer in cluster mode). Visits at
+ * most `budget` hash buckets per call (0 = an eighth of the table plus 64), continuing where the
+ * previous call stopped, so a sweep never blocks the loop for long and a full sweep takes about 8
+ * calls. Returns the number of members expired. */
 uint32_t swarm_expire(swarm_table_t *t, uint32_t now, uint32_t timeout, uint32_t budget,
                       void (*expired)(swarm_member_t *m, void *arg), void *arg);
 

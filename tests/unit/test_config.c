@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "server/config.h"
+#include "config/config.h"
 
 /* Bytes of captured output the tests look at. */
 #define CAPTURE_BYTES 16384

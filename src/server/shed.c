@@ -1,14 +1,19 @@
 /* shed.c: overload shedding (see shed.h for the policy). */
-#include "limits/shed.h"
+#include "server/shed.h"
 
 #include "core/log.h"
 #include "server/conn.h"
 #include "ws/frame.h"
 
+/* The swarms c is in (none before it holds a peer ID). */
+static const swarm_member_t *members_of(const conn_t *c) {
+    return c->peer != NULL ? c->peer->members : NULL;
+}
+
 int shed_is_surplus_seeder(const server_t *s, const conn_t *c) {
-    if (c->members == NULL)
+    if (members_of(c) == NULL)
         return 0;
-    for (const swarm_member_t *m = c->members; m; m = m->next_of_owner) {
+    for (const swarm_member_t *m = members_of(c); m; m = m->next_of_owner) {
         const swarm_t *w = m->swarm;
         if (!m->seeder)
             return 0; /* a leecher somewhere: never shed */
@@ -37,7 +42,7 @@ uint32_t shed_run(server_t *s) {
         for (conn_t *c = s->conns; c && shed < need; c = c->next) {
             if (c->state != CONN_WS)
                 continue;
-            int victim = pass == 0 ? c->members == NULL : shed_is_surplus_seeder(s, c);
+            int victim = pass == 0 ? members_of(c) == NULL : shed_is_surplus_seeder(s, c);
             if (!victim)
                 continue;
             conn_close(s, c, WS_CLOSE_GOING_AWAY, "overload");

@@ -1,7 +1,7 @@
 /* config.h: every tunable of the server, with its default, unit and flag. `sigtracker --help`
  * is generated from the same table, so the two cannot disagree. */
-#ifndef SIG_SERVER_CONFIG_H
-#define SIG_SERVER_CONFIG_H
+#ifndef SIG_CONFIG_CONFIG_H
+#define SIG_CONFIG_CONFIG_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +51,11 @@ typedef struct config {
     uint32_t shed_min_seeders;  /* --shed-min-seeders: seeders a swarm always keeps */
     char origins[4096];         /* --allow-origin: comma-separated allow-list (empty = any) */
     char trusted_proxies[1024]; /* --trusted-proxy: comma-separated addresses allowed to set XFF */
+
+    /* Cluster (docs/cluster.md) */
+    char cluster[4096];    /* --cluster: redis://HOST:PORT or unix:/path (empty = standalone) */
+    uint32_t node_timeout; /* --node-timeout: seconds without heartbeat before a node is dead */
+    int reuse_port;        /* --reuse-port: SO_REUSEPORT, so several nodes share one port */
 
     /* Testing */
     int test_drop_offers; /* --test-drop-offers: never relay WebTorrent offers */

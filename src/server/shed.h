@@ -4,10 +4,10 @@
  * (each swarm keeping at least --shed-min-seeders). Leechers, and seeders that some swarm still
  * needs, are never shed. Each shed connection is told why (bye "overload", or a WebTorrent
  * failure reason) before it is closed. Event-loop thread only. */
-#ifndef SIG_LIMITS_SHED_H
-#define SIG_LIMITS_SHED_H
+#ifndef SIG_SERVER_SHED_H
+#define SIG_SERVER_SHED_H
 
-#include "server/ctx.h"
+#include "hub/ctx.h"
 
 /* When the open WebSocket connections (not closing, not still handshaking) exceed s->shed_high,
  * sheds connections until they are at most s->shed_low. Returns the number of connections shed. */

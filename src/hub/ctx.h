@@ -1,10 +1,12 @@
-/* ctx.h: the server context and the connection record, shared by the modules of the server
- * (server/, proto/). Nothing outside those folders includes it; the public face is server.h.
+/* ctx.h: the server context and the connection record. The event loop (server/) owns them; the
+ * protocol code (proto/) works on its own connection's record and reaches every other peer only
+ * through hub/peers.h (who is where) and proto/route.h (delivery by handle, local or remote).
+ * The public face of the whole server is server/server.h.
  *
- * All tracker state hangs off one server_t (no globals), so swarms can later be sharded across
- * worker threads, each with its own context. Everything here is owned by the event-loop thread. */
-#ifndef SIG_SERVER_CTX_H
-#define SIG_SERVER_CTX_H
+ * All tracker state hangs off one server_t (no globals). Everything here is owned by the
+ * event-loop thread. */
+#ifndef SIG_HUB_CTX_H
+#define SIG_HUB_CTX_H
 
 #include <netinet/in.h>
 #include <stdint.h>
@@ -15,7 +17,8 @@
 #include "core/rng.h"
 #include "json/json.h"
 #include "limits/bucket.h"
-#include "server/config.h"
+#include "cluster/cluster.h"
+#include "config/config.h"
 #include "store/store.h"
 #include "tracker/registry.h"
 #include "tracker/swarm.h"
@@ -50,6 +53,10 @@ enum conn_flag {
     CF_CLOSE_SENT = 1 << 3,   /* our close frame is queued */
     CF_CLOSE_QUEUED = 1 << 4, /* on the server's close list */
     CF_GONE = 1 << 5,         /* the peer closed or reset the socket: nothing to drain */
+    CF_READ_OFF = 1 << 8,     /* registered without EPOLLIN (while parked) */
+    CF_PARKED = 1 << 6,       /* a message waits for an answer from Redis or the database;
+                               * it is kept in c->frag and input is not read meanwhile */
+    CF_ASYNC_DONE = 1 << 7,   /* that answer arrived: c->async_result holds it for the re-run */
 };
 
 /* An offer relayed to this connection, remembered so that only a real answer is relayed back.
@@ -65,11 +72,12 @@ typedef struct ip_entry ip_entry_t;
 
 typedef struct conn {
     int fd;
-    uint8_t state;   /* enum conn_state */
-    uint8_t dialect; /* enum dialect */
-    uint8_t frag_op; /* opcode of the fragmented message being assembled; 0 when none */
-    uint8_t flags;   /* enum conn_flag */
-    uint32_t nswarms;
+    uint8_t state;            /* enum conn_state */
+    uint8_t dialect;          /* enum dialect */
+    uint8_t frag_op;          /* opcode of the fragmented message being assembled; 0 when none */
+    uint16_t flags;           /* enum conn_flag */
+    int8_t async_result;      /* see CF_ASYNC_DONE */
+    uint32_t slot;            /* this connection's entry in the handle table (hub/peers.h) */
     uint32_t created;         /* monotonic seconds */
     uint32_t last_rx;         /* any bytes received */
     uint32_t last_msg;        /* last data message */
@@ -77,12 +85,11 @@ typedef struct conn {
     uint32_t stuck_since;     /* when the output queue went over the limit; 0 when not */
     uint32_t rl_notice;       /* when we last told this peer it was rate limited */
     buf_t in;                 /* bytes of an incomplete request head or frame */
-    buf_t frag;               /* a fragmented message being reassembled */
+    buf_t frag;               /* a fragmented message being reassembled, or the parked one */
     buf_t out;                /* frames waiting to be written */
     uint32_t out_partial;     /* leading bytes of out that finish a frame (or HTTP answer)
                                * already partly written; frames start after them */
-    registry_entry_t *peer;   /* the claimed peer ID, or NULL */
-    swarm_member_t *members;  /* swarms this connection is in */
+    registry_entry_t *peer;   /* the claimed peer ID and its swarms, or NULL */
     struct conn *prev, *next; /* all connections */
     struct conn *next_flush;  /* output to write at the end of this loop iteration */
     struct conn *next_close;  /* to close at the end of this loop iteration */
@@ -90,7 +97,6 @@ typedef struct conn {
     bucket_t msg_bucket;      /* all messages */
     bucket_t sig_bucket;      /* signals this peer sends */
     bucket_t recv_bucket;     /* signals this peer receives */
-    uint8_t token[16];        /* ST reclaim token, valid while peer != NULL */
     wt_offer_rec_t *offers;   /* WebTorrent: offers relayed to us (allocated on first use) */
     uint8_t noffers;          /* records in use */
     uint8_t offers_cap;       /* records allocated */
@@ -111,7 +117,29 @@ typedef struct server_counters {
     uint64_t timeouts;
     uint64_t shed;
     uint64_t expired_peers;
+    uint64_t remote_in;  /* deliveries received from other nodes */
+    uint64_t remote_out; /* deliveries sent to other nodes */
+    uint64_t parked;     /* messages that waited for Redis or the database */
 } server_counters_t;
+
+/* A connection addressed by its handle-table entry (see hub/peers.h). */
+typedef struct conn_ref {
+    uint32_t slot, gen;
+} conn_ref_t;
+
+/* A growable list of connection references. */
+typedef struct ref_list {
+    conn_ref_t *v;
+    uint32_t n, cap;
+} ref_list_t;
+
+/* Other nodes this node knows of; index 0 is this node. */
+#define HUB_MAX_NODES 256
+
+typedef struct hub_node {
+    uint64_t id;   /* 0 when the entry is free */
+    uint32_t seen; /* monotonic seconds when it was last in the live list */
+} hub_node_t;
 
 typedef struct server {
     config_t cfg;
@@ -123,17 +151,35 @@ typedef struct server {
     swarm_table_t *swarms;
     registry_t *registry;
     store_t *store;
-    hmap_t ips; /* client address -> ip_entry_t */
+    cluster_t *cluster; /* NULL in standalone mode */
+    hmap_t ips;         /* client address -> ip_entry_t */
     rng_t rng;
     hash_key_t key;
     conn_t *conns; /* all connections */
     uint32_t nconns;
     conn_t *flush_list;
     conn_t *close_list;
-    uint32_t now;    /* monotonic seconds since start */
-    uint32_t now_ms; /* monotonic milliseconds since start (wraps after 49 days; buckets
-                      * only use differences) */
-    int64_t wall;    /* unix seconds */
+    /* The handle table: slot -> connection, with a generation that changes when a slot is
+     * reused, so a stale handle (from another node, or a late reply) never reaches a newer
+     * connection. */
+    conn_t **slots;
+    uint32_t *gens;
+    uint32_t *free_slots; /* a stack of unused slots */
+    uint32_t nslots, nfree;
+    ref_list_t resume;     /* parked connections whose answer arrived */
+    ref_list_t store_wait; /* parked connections waiting for the database */
+    ref_list_t kicks;      /* connections to close with bye "replaced" */
+    hub_node_t nodes[HUB_MAX_NODES];
+    uint32_t cluster_nodes; /* live nodes, from the last heartbeat */
+    uint64_t cluster_conns; /* cluster-wide connections, from the last heartbeat */
+    uint64_t local_members; /* swarm memberships of this node's peers */
+    uint64_t local_seeders;
+    uint64_t local_peers; /* IDs held by this node's connections */
+    buf_t scratch;        /* a frame being built for route_deliver */
+    uint32_t now;         /* monotonic seconds since start */
+    uint32_t now_ms;      /* monotonic milliseconds since start (wraps after 49 days; buckets
+                           * only use differences) */
+    int64_t wall;         /* unix seconds */
     uint64_t start_ns;
     uint32_t next_tick;
     uint32_t next_flush_db;

@@ -1,5 +1,5 @@
 /* config.c: defaults, command-line parsing and --help, all driven by one option table. */
-#include "server/config.h"
+#include "config/config.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -99,6 +99,12 @@ static const opt_t opts[] = {
     {"trusted-proxy", OPT_STR, offsetof(config_t, trusted_proxies),
      sizeof(((config_t *)0)->trusted_proxies), 0, 0, "list",
      "comma-separated proxy addresses whose X-Forwarded-For is believed"},
+    {"cluster", OPT_STR, offsetof(config_t, cluster), sizeof(((config_t *)0)->cluster), 0, 0, "url",
+     "join the cluster held by this Redis: redis://HOST:PORT or unix:/path/redis.sock"},
+    {"node-timeout", OPT_U32, offsetof(config_t, node_timeout), 0, 2, 3600, "s",
+     "cluster: a node silent this long is dead; its peers leave and its IDs are free"},
+    {"reuse-port", OPT_FLAG, offsetof(config_t, reuse_port), 0, 0, 0, "",
+     "listen with SO_REUSEPORT, so several nodes on this machine share one port"},
     {"test-drop-offers", OPT_FLAG, offsetof(config_t, test_drop_offers), 0, 0, 0, "",
      "TESTS ONLY: answer WebTorrent announces but never relay offers"},
 };
@@ -140,6 +146,7 @@ void config_defaults(config_t *c) {
     c->shed_low = 0;
     c->shed_ratio = 4;
     c->shed_min_seeders = 3;
+    c->node_timeout = 15;
 }
 
 static const char *level_names[] = {"debug", "info", "warn", "error", "off"};

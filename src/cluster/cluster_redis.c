@@ -1,0 +1,916 @@
+/* cluster_redis.c: the cluster client on Redis (see cluster.h): two hiredis connections on our
+ * epoll loop, node heartbeats, ID claims through Lua scripts, and per-destination batches of
+ * node-channel records.
+ *
+ * hiredis is attached to the loop the way its adapters/ae.h attaches it to Redis's own loop:
+ * ac->ev.addRead/delRead/addWrite/delWrite register interest, and the loop calls
+ * redisAsyncHandleRead/Write when the descriptor is ready. Nothing here blocks. */
+#include "cluster/redis_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/rng.h"
+
+/* A claim not answered within this long is answered CLUSTER_UNAVAILABLE, in milliseconds. */
+#define CLUSTER_CLAIM_TIMEOUT_MS 2000
+/* A heartbeat reply later than this makes the state STALLED, in milliseconds. */
+#define CLUSTER_STALL_MS 1500
+/* Reconnect delays: the first retry, and the most a retry waits, in milliseconds. */
+#define CLUSTER_RETRY_MIN_MS 250
+#define CLUSTER_RETRY_MAX_MS 2000
+/* Bytes waiting to be written to Redis above which the connection is dropped (and rebuilt once
+ * Redis answers again), so a paused Redis cannot make a node buffer without bound. */
+#define CLUSTER_MAX_BACKLOG_BYTES (64u << 20)
+/* Malformed channel messages logged at most once per this many milliseconds. */
+#define CLUSTER_LOG_EVERY_MS 10000
+/* IDs of dead nodes freed per heartbeat (the work one script call may do). */
+#define CLUSTER_FREE_PER_BEAT "1000"
+
+/* The heartbeat: records this node's time and totals, moves nodes silent for longer than the
+ * timeout to st:dead, frees a bounded number of their IDs, and returns the live nodes, the
+ * cluster-wide totals, whether this node was missing (declared dead meanwhile) and the time.
+ * Time is Redis's own (TIME), so nodes' clocks need not agree. */
+static const char hb_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local known = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+    "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])\n"
+    "local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))\n"
+    "for _, d in ipairs(dead) do\n"
+    "  redis.call('ZREM', KEYS[1], d)\n"
+    "  redis.call('HDEL', KEYS[2], d)\n"
+    "  redis.call('SADD', KEYS[3], d)\n"
+    "end\n"
+    "local budget = tonumber(ARGV[5])\n"
+    "for _, d in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"
+    "  if budget <= 0 then break end\n"
+    "  local set = 'st:ids:' .. d\n"
+    "  local ids = redis.call('SPOP', set, budget)\n"
+    "  for _, k in ipairs(ids) do\n"
+    "    local v = redis.call('GET', k)\n"
+    "    if v and string.sub(v, 1, #d + 1) == d .. ' ' then redis.call('DEL', k) end\n"
+    "  end\n"
+    "  budget = budget - #ids\n"
+    "  if redis.call('SCARD', set) == 0 then redis.call('SREM', KEYS[3], d) end\n"
+    "end\n"
+    "local live = redis.call('ZRANGE', KEYS[1], 0, -1)\n"
+    "local conns, ids = 0, 0\n"
+    "for _, v in ipairs(redis.call('HMGET', KEYS[2], unpack(live))) do\n"
+    "  if v then\n"
+    "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
+    "    if a then conns = conns + tonumber(a); ids = ids + tonumber(b) end\n"
+    "  end\n"
+    "end\n"
+    "return {live, conns, ids, known and 0 or 1}\n";
+
+/* An ID claim. KEYS: the ID's key, st:nodes, this node's ID set. ARGV: node, slot, gen, the
+ * hash of the token shown (or ''), the hash of the new token (or ''), the node timeout in ms,
+ * '1' for a reassert. Returns {0} claimed, {1, old} reclaimed from a live holder whose token
+ * matched, {2, holder} taken. A holder on a node without a recent heartbeat loses the ID. */
+static const char claim_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local mine = ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3]\n"
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "local result = 0\n"
+    "if cur then\n"
+    "  local node, slot, gen, tok = string.match(cur, '^(%x+) (%d+) (%d+) (%S+)$')\n"
+    "  if node and node .. ' ' .. slot .. ' ' .. gen ~= mine then\n"
+    "    local hb = redis.call('ZSCORE', KEYS[2], node)\n"
+    "    if hb and now - tonumber(hb) <= tonumber(ARGV[6]) then\n"
+    "      if ARGV[7] == '1' or ARGV[4] == '' or tok ~= ARGV[4] then return {2, cur} end\n"
+    "      result = 1\n"
+    "    end\n"
+    "    redis.call('SREM', 'st:ids:' .. node, KEYS[1])\n"
+    "  end\n"
+    "end\n"
+    "local tok = '-'\n"
+    "if ARGV[5] ~= '' then tok = ARGV[5] end\n"
+    "redis.call('SET', KEYS[1], mine .. ' ' .. tok)\n"
+    "redis.call('SADD', KEYS[3], KEYS[1])\n"
+    "if result == 1 then return {1, cur} end\n"
+    "return {0}\n";
+
+/* A release: deletes the ID's key only while (node, slot, gen) still holds it. KEYS: the key,
+ * this node's ID set. ARGV: "node slot gen " (with the space, so slot 1 is not slot 12). */
+static const char release_lua[] = "local cur = redis.call('GET', KEYS[1])\n"
+                                  "if cur and string.sub(cur, 1, #ARGV[1]) == ARGV[1] then\n"
+                                  "  redis.call('DEL', KEYS[1])\n"
+                                  "  redis.call('SREM', KEYS[2], KEYS[1])\n"
+                                  "  return 1\n"
+                                  "end\n"
+                                  "return 0\n";
+
+enum script { SCRIPT_HB, SCRIPT_CLAIM, SCRIPT_RELEASE, SCRIPT_COUNT };
+static const char *const scripts[SCRIPT_COUNT] = {hb_lua, claim_lua, release_lua};
+
+/* One hiredis connection and its registration in our epoll set. */
+typedef struct rconn {
+    cluster_t *cl;
+    redisAsyncContext *ac; /* NULL when not connected */
+    int fd;
+    int reading, writing, registered;
+    int connected;
+} rconn_t;
+
+/* A claim waiting for Redis. */
+typedef struct pending_claim {
+    struct pending_claim *prev, *next;
+    cluster_t *cl;
+    cluster_claim_req_t req;
+    uint64_t sent_ms;
+    int timed_out; /* answered CLUSTER_UNAVAILABLE already; hiredis still holds it */
+    int unsent;    /* never handed to hiredis: the tick answers and frees it */
+} pending_claim_t;
+
+/* Records waiting to be published to one destination. */
+typedef struct dest {
+    uint64_t node; /* 0 = st:all */
+    buf_t buf;
+} dest_t;
+
+struct cluster {
+    cluster_addr_t addr;
+    int epfd;
+    uint32_t node_timeout_ms;
+    cluster_callbacks_t cb;
+    uint64_t node_id;
+    char node_hex[17];
+    rconn_t cmd, sub;
+    int state;
+    int scripts_loaded; /* SCRIPT LOAD replies received on this connection */
+    int subscribed;     /* subscribe confirmations received */
+    int up_once;        /* the first heartbeat after (re)connecting came back */
+    int destroying;
+    char sha[SCRIPT_COUNT][41];
+    uint64_t now_ms;
+    uint64_t retry_at_ms;
+    uint32_t backoff_ms;
+    uint64_t hb_sent_ms; /* 0 when no heartbeat is outstanding */
+    uint64_t last_reject_log_ms;
+    pending_claim_t *claims; /* oldest first */
+    pending_claim_t *claims_tail;
+    dest_t *dests;
+    uint32_t ndests, dests_cap;
+    store_t *store;
+    cluster_stats_t stats;
+};
+
+uint64_t cluster__now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- address ------------------------------------------------------------------------------- */
+
+int cluster_addr_parse(const char *url, cluster_addr_t *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof(*out));
+    if (strncmp(url, "unix:", 5) == 0) {
+        const char *path = url + 5;
+        if (strncmp(path, "//", 2) == 0)
+            path += 2; /* unix:///path is accepted too */
+        if (path[0] != '/' || strlen(path) >= sizeof(out->path)) {
+            snprintf(err, errlen, "--cluster %s: want unix:/absolute/path/to/redis.sock", url);
+            return -EINVAL;
+        }
+        strcpy(out->path, path);
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "--cluster %s: want redis://HOST:PORT or unix:/path", url);
+        return -EINVAL;
+    }
+    const char *h = url + 8, *end;
+    size_t hlen;
+    if (*h == '[') {
+        end = strchr(h, ']');
+        if (end == NULL) {
+            snprintf(err, errlen, "--cluster %s: unclosed [ in the host", url);
+            return -EINVAL;
+        }
+        hlen = (size_t)(end - h - 1);
+        h++;
+        end++;
+    } else {
+        end = h + strcspn(h, ":/");
+        hlen = (size_t)(end - h);
+    }
+    if (hlen == 0 || hlen >= sizeof(out->host)) {
+        snprintf(err, errlen, "--cluster %s: the host is missing or too long", url);
+        return -EINVAL;
+    }
+    memcpy(out->host, h, hlen);
+    out->port = 6379;
+    if (*end == ':') {
+        char *stop = NULL;
+        errno = 0;
+        unsigned long p = strtoul(end + 1, &stop, 10);
+        if (errno || stop == end + 1 || p == 0 || p > 65535 || (*stop != '\0' && *stop != '/')) {
+            snprintf(err, errlen, "--cluster %s: the port must be 1 to 65535", url);
+            return -EINVAL;
+        }
+        out->port = (uint16_t)p;
+        end = stop;
+    }
+    if (*end == '/' && end[1] != '\0' && strcmp(end, "/0") != 0) {
+        snprintf(err, errlen, "--cluster %s: only database 0 is supported", url);
+        return -EINVAL;
+    }
+    if (*end != '\0' && *end != '/') {
+        snprintf(err, errlen, "--cluster %s: unexpected text after the host", url);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- epoll adapter ------------------------------------------------------------------------- */
+
+static void ev_update(rconn_t *rc) {
+    if (rc->fd < 0)
+        return;
+    uint32_t events = (rc->reading ? EPOLLIN : 0) | (rc->writing ? EPOLLOUT : 0);
+    struct epoll_event ev = {.events = events, .data.ptr = rc};
+    int op = rc->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(rc->cl->epfd, op, rc->fd, &ev) != 0) {
+        log_msg(LOG_ERROR, "cluster: epoll_ctl for the Redis connection: %s", strerror(errno));
+        return;
+    }
+    rc->registered = 1;
+}
+
+static void ev_add_read(void *p) {
+    rconn_t *rc = p;
+    if (!rc->reading) {
+        rc->reading = 1;
+        ev_update(rc);
+    }
+}
+
+static void ev_del_read(void *p) {
+    rconn_t *rc = p;
+    if (rc->reading) {
+        rc->reading = 0;
+        ev_update(rc);
+    }
+}
+
+static void ev_add_write(void *p) {
+    rconn_t *rc = p;
+    if (!rc->writing) {
+        rc->writing = 1;
+        ev_update(rc);
+    }
+}
+
+static void ev_del_write(void *p) {
+    rconn_t *rc = p;
+    if (rc->writing) {
+        rc->writing = 0;
+        ev_update(rc);
+    }
+}
+
+/* hiredis frees the context: forget the descriptor before it is closed. */
+static void ev_cleanup(void *p) {
+    rconn_t *rc = p;
+    if (rc->registered && rc->fd >= 0 &&
+        epoll_ctl(rc->cl->epfd, EPOLL_CTL_DEL, rc->fd, NULL) != 0 && errno != EBADF &&
+        errno != ENOENT)
+        log_msg(LOG_WARN, "cluster: epoll_ctl(DEL): %s", strerror(errno));
+    rc->registered = rc->reading = rc->writing = 0;
+    rc->fd = -1;
+    rc->ac = NULL;
+    rc->connected = 0;
+}
+
+int cluster_owns(const cluster_t *cl, const void *ptr) {
+    return ptr == &cl->cmd || ptr == &cl->sub;
+}
+
+void cluster_on_event(cluster_t *cl, const void *ptr, uint32_t events) {
+    rconn_t *rc = ptr == &cl->cmd ? &cl->cmd : &cl->sub;
+    if (rc->ac != NULL && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        redisAsyncHandleRead(rc->ac);
+    if (rc->ac != NULL && (events & (EPOLLOUT | EPOLLERR)))
+        redisAsyncHandleWrite(rc->ac);
+}
+
+/* ---- connection lifecycle ------------------------------------------------------------------ */
+
+static void set_state(cluster_t *cl, int state) {
+    if (cl->state == state)
+        return;
+    int was = cl->state;
+    cl->state = state;
+    if (cl->store != NULL)
+        store_redis__on_state(cl->store, state);
+    if (state == CLUSTER_DOWN) {
+        log_msg(LOG_WARN, "cluster: Redis unreachable; serving this node's peers only, "
+                          "refusing new peer IDs until it is back");
+        cl->cb.on_state(cl->cb.arg, CLUSTER_DOWN);
+    } else if (state == CLUSTER_STALLED) {
+        log_msg(LOG_WARN, "cluster: Redis is not answering (over %d ms); new peer IDs wait",
+                CLUSTER_STALL_MS);
+    } else if (was == CLUSTER_STALLED) {
+        log_msg(LOG_INFO, "cluster: Redis answers again");
+    }
+}
+
+static void drop_connections(cluster_t *cl) {
+    /* redisAsyncDisconnect calls our disconnect callback (now or once pending replies are
+     * flushed); the callback tears the other connection down too. */
+    if (cl->cmd.ac != NULL)
+        redisAsyncDisconnect(cl->cmd.ac);
+    if (cl->sub.ac != NULL)
+        redisAsyncDisconnect(cl->sub.ac);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+    rconn_t *rc = ac->data;
+    cluster_t *cl = rc->cl;
+    rc->ac = NULL;
+    rc->connected = 0;
+    if (cl->destroying)
+        return;
+    if (status != REDIS_OK)
+        log_msg(LOG_WARN, "cluster: lost the Redis connection: %s", ac->errstr);
+    cl->scripts_loaded = cl->subscribed = cl->up_once = 0;
+    cl->hb_sent_ms = 0;
+    for (uint32_t i = 0; i < cl->ndests; i++)
+        buf_dispose(&cl->dests[i].buf);
+    cl->ndests = 0;
+    drop_connections(cl);
+    if (cl->retry_at_ms == 0) {
+        cl->retry_at_ms = cl->now_ms + cl->backoff_ms;
+        cl->backoff_ms =
+            cl->backoff_ms * 2 > CLUSTER_RETRY_MAX_MS ? CLUSTER_RETRY_MAX_MS : cl->backoff_ms * 2;
+    }
+    set_state(cl, CLUSTER_DOWN);
+}
+
+static void send_heartbeat(cluster_t *cl, uint64_t connections, uint64_t identified);
+static void unlink_claim(cluster_t *cl, pending_claim_t *p);
+
+/* Both connections ready and the scripts loaded: this node is in the cluster. */
+static void maybe_up(cluster_t *cl) {
+    if (cl->state == CLUSTER_UP || cl->scripts_loaded < SCRIPT_COUNT || cl->subscribed < 2)
+        return;
+    cl->backoff_ms = CLUSTER_RETRY_MIN_MS;
+    cl->retry_at_ms = 0;
+    log_msg(LOG_INFO, "cluster: node %s joined through Redis at %s", cl->node_hex,
+            cl->addr.path[0] ? cl->addr.path : cl->addr.host);
+    /* The heartbeat goes first, so this node is alive before its claims are judged. */
+    send_heartbeat(cl, 0, 0);
+    cl->state = CLUSTER_UP;
+    if (cl->store != NULL)
+        store_redis__on_state(cl->store, CLUSTER_UP);
+    cl->cb.on_state(cl->cb.arg, CLUSTER_UP);
+}
+
+static void on_script_loaded(redisAsyncContext *ac, void *reply, void *privdata) {
+    rconn_t *rc = ac->data;
+    cluster_t *cl = rc->cl;
+    redisReply *r = reply;
+    intptr_t which = (intptr_t)privdata;
+    if (r == NULL || cl->destroying)
+        return;
+    if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+        log_msg(LOG_ERROR, "cluster: Redis refused a script (%s); Lua scripting is required",
+                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    memcpy(cl->sha[which], r->str, 40);
+    cl->sha[which][40] = '\0';
+    cl->scripts_loaded++;
+    maybe_up(cl);
+}
+
+static void on_channel(redisAsyncContext *ac, void *reply, void *privdata);
+
+static void on_connect(const redisAsyncContext *cac, int status) {
+    rconn_t *rc = cac->data;
+    cluster_t *cl = rc->cl;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback and calls no disconnect callback. */
+        log_msg(LOG_DEBUG, "cluster: cannot connect to Redis: %s", cac->errstr);
+        rc->ac = NULL;
+        if (!cl->destroying) {
+            drop_connections(cl);
+            if (cl->retry_at_ms == 0) {
+                cl->retry_at_ms = cl->now_ms + cl->backoff_ms;
+                cl->backoff_ms = cl->backoff_ms * 2 > CLUSTER_RETRY_MAX_MS ? CLUSTER_RETRY_MAX_MS
+                                                                           : cl->backoff_ms * 2;
+            }
+        }
+        return;
+    }
+    rc->connected = 1;
+    redisAsyncContext *ac = rc->ac;
+    cl->stats.commands++;
+    if (rc == &cl->sub) {
+        char own[32];
+        snprintf(own, sizeof(own), "st:n:%s", cl->node_hex);
+        const char *argv[] = {"SUBSCRIBE", "st:all", own};
+        redisAsyncCommandArgv(ac, on_channel, NULL, 3, argv, NULL);
+    } else {
+        for (intptr_t i = 0; i < SCRIPT_COUNT; i++) {
+            const char *argv[] = {"SCRIPT", "LOAD", scripts[i]};
+            redisAsyncCommandArgv(ac, on_script_loaded, (void *)i, 3, argv, NULL);
+            cl->stats.commands++;
+        }
+    }
+}
+
+static int open_one(cluster_t *cl, rconn_t *rc) {
+    redisAsyncContext *ac = cl->addr.path[0] ? redisAsyncConnectUnix(cl->addr.path)
+                                             : redisAsyncConnect(cl->addr.host, cl->addr.port);
+    if (ac == NULL)
+        return -ENOMEM;
+    if (ac->err) {
+        log_msg(LOG_DEBUG, "cluster: cannot connect to Redis: %s", ac->errstr);
+        redisAsyncFree(ac);
+        return -ECONNREFUSED;
+    }
+    rc->cl = cl;
+    rc->ac = ac;
+    rc->fd = ac->c.fd;
+    rc->reading = rc->writing = rc->registered = rc->connected = 0;
+    ac->data = rc;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    ac->ev.data = rc;
+    /* The connect callback needs the write event, so the adapter is attached first. */
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    return 0;
+}
+
+static void start_connecting(cluster_t *cl) {
+    cl->retry_at_ms = 0;
+    cl->stats.reconnects++;
+    if (open_one(cl, &cl->cmd) != 0 || open_one(cl, &cl->sub) != 0) {
+        drop_connections(cl);
+        cl->retry_at_ms = cl->now_ms + cl->backoff_ms;
+        cl->backoff_ms =
+            cl->backoff_ms * 2 > CLUSTER_RETRY_MAX_MS ? CLUSTER_RETRY_MAX_MS : cl->backoff_ms * 2;
+    }
+}
+
+cluster_t *cluster_create(const cluster_addr_t *addr, int epfd, uint32_t node_timeout_ms,
+                          const cluster_callbacks_t *cb, char *err, size_t errlen) {
+    cluster_t *cl = xcalloc(1, sizeof(*cl));
+    cl->addr = *addr;
+    cl->epfd = epfd;
+    cl->node_timeout_ms = node_timeout_ms;
+    cl->cb = *cb;
+    cl->cmd.fd = cl->sub.fd = -1;
+    cl->cmd.cl = cl->sub.cl = cl;
+    cl->backoff_ms = CLUSTER_RETRY_MIN_MS;
+    while (cl->node_id == 0) {
+        if (rng_secure(&cl->node_id, sizeof(cl->node_id)) != 0) {
+            snprintf(err, errlen, "cannot read random bytes for the node ID: %s", strerror(errno));
+            xfree(cl);
+            return NULL;
+        }
+    }
+    snprintf(cl->node_hex, sizeof(cl->node_hex), "%016llx", (unsigned long long)cl->node_id);
+    cl->now_ms = cluster__now_ms();
+    start_connecting(cl);
+    return cl;
+}
+
+static void fail_claims(cluster_t *cl, int notify);
+
+void cluster_destroy(cluster_t *cl) {
+    if (cl == NULL)
+        return;
+    cl->destroying = 1;
+    if (cl->cmd.ac != NULL)
+        redisAsyncFree(cl->cmd.ac);
+    if (cl->sub.ac != NULL)
+        redisAsyncFree(cl->sub.ac);
+    fail_claims(cl, 0);
+    for (uint32_t i = 0; i < cl->ndests; i++)
+        buf_dispose(&cl->dests[i].buf);
+    xfree(cl->dests);
+    if (cl->store != NULL)
+        store_redis__destroy(cl->store);
+    xfree(cl);
+}
+
+uint64_t cluster_node_id(const cluster_t *cl) {
+    return cl->node_id;
+}
+
+int cluster_state(const cluster_t *cl) {
+    return cl->state;
+}
+
+cluster_stats_t cluster_stats(const cluster_t *cl) {
+    return cl->stats;
+}
+
+int cluster__command(cluster_t *cl, redisCallbackFn *fn, void *privdata, int argc,
+                     const char **argv, const size_t *argvlen) {
+    if (cl->cmd.ac == NULL || !cl->cmd.connected)
+        return -ENOTCONN;
+    if (redisAsyncCommandArgv(cl->cmd.ac, fn, privdata, argc, argv, argvlen) != REDIS_OK)
+        return -ENOTCONN;
+    cl->stats.commands++;
+    return 0;
+}
+
+/* ---- channels ------------------------------------------------------------------------------ */
+
+static void reject(cluster_t *cl, const char *why, size_t len) {
+    cl->stats.rejected++;
+    if (cl->now_ms - cl->last_reject_log_ms >= CLUSTER_LOG_EVERY_MS ||
+        cl->last_reject_log_ms == 0) {
+        cl->last_reject_log_ms = cl->now_ms;
+        log_msg(LOG_WARN, "cluster: dropped a %zu-byte channel message: %s (%llu so far)", len, why,
+                (unsigned long long)cl->stats.rejected);
+    }
+}
+
+static void on_channel(redisAsyncContext *ac, void *reply, void *privdata) {
+    (void)privdata;
+    rconn_t *rc = ac->data;
+    cluster_t *cl = rc->cl;
+    redisReply *r = reply;
+    if (r == NULL || cl->destroying)
+        return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(r->element[0]->str, "subscribe") == 0) {
+        cl->subscribed++;
+        maybe_up(cl);
+        return;
+    }
+    if (strcmp(r->element[0]->str, "message") != 0 || r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    cl->stats.received++;
+    const uint8_t *p = (const uint8_t *)r->element[2]->str;
+    size_t n = r->element[2]->len;
+    wire_reader_t rd;
+    uint64_t from;
+    int rcode = wire_open(&rd, p, n, &from);
+    if (rcode != 0) {
+        reject(cl, rcode == -EMSGSIZE ? "too large" : "not a sigtracker message", n);
+        return;
+    }
+    if (from == cl->node_id)
+        return; /* our own broadcast */
+    wire_rec_t rec;
+    int k;
+    while ((k = wire_next(&rd, &rec)) == 1)
+        cl->cb.on_record(cl->cb.arg, from, &rec);
+    if (k < 0)
+        reject(cl, "malformed record", n);
+}
+
+static dest_t *dest_for(cluster_t *cl, uint64_t node) {
+    for (uint32_t i = 0; i < cl->ndests; i++)
+        if (cl->dests[i].node == node)
+            return &cl->dests[i];
+    if (cl->ndests == cl->dests_cap) {
+        cl->dests_cap = cl->dests_cap ? cl->dests_cap * 2 : 8;
+        cl->dests = xrealloc(cl->dests, cl->dests_cap * sizeof(*cl->dests));
+    }
+    dest_t *d = &cl->dests[cl->ndests++];
+    d->node = node;
+    d->buf = (buf_t){0};
+    return d;
+}
+
+static void publish(cluster_t *cl, dest_t *d) {
+    if (d->buf.len <= WIRE_HEADER_BYTES) {
+        d->buf.len = 0;
+        return;
+    }
+    char chan[32];
+    if (d->node == 0)
+        snprintf(chan, sizeof(chan), "st:all");
+    else
+        snprintf(chan, sizeof(chan), "st:n:%016llx", (unsigned long long)d->node);
+    const char *argv[] = {"PUBLISH", chan, (const char *)d->buf.data};
+    size_t argvlen[] = {7, strlen(chan), d->buf.len};
+    if (cluster__command(cl, NULL, NULL, 3, argv, argvlen) == 0)
+        cl->stats.published++;
+    d->buf.len = 0;
+}
+
+static void queue(cluster_t *cl, uint64_t node, const wire_rec_t *r) {
+    if (cl->state == CLUSTER_DOWN)
+        return;
+    dest_t *d = dest_for(cl, node);
+    if (d->buf.len > WIRE_SPLIT_BYTES)
+        publish(cl, d);
+    if (d->buf.len == 0)
+        wire_begin(&d->buf, cl->node_id);
+    if (wire_put(&d->buf, r) != 0)
+        log_msg(LOG_ERROR, "cluster: a record of type %u could not be encoded", r->type);
+}
+
+void cluster_publish(cluster_t *cl, const wire_rec_t *r) {
+    queue(cl, 0, r);
+}
+
+void cluster_send(cluster_t *cl, uint64_t node, const wire_rec_t *r) {
+    if (node != 0 && node != cl->node_id)
+        queue(cl, node, r);
+}
+
+void cluster_flush(cluster_t *cl) {
+    if (cl->state != CLUSTER_DOWN) {
+        for (uint32_t i = 0; i < cl->ndests; i++)
+            publish(cl, &cl->dests[i]);
+        if (cl->store != NULL)
+            store_redis__flush_now(cl->store);
+    }
+    /* Keep buffers of busy destinations; give back those of idle ones now and then. */
+    for (uint32_t i = 0; i < cl->ndests; i++)
+        if (cl->dests[i].buf.len == 0 && cl->dests[i].buf.cap > WIRE_SPLIT_BYTES * 2)
+            buf_dispose(&cl->dests[i].buf);
+    if (cl->cmd.ac != NULL && cl->cmd.ac->c.obuf != NULL &&
+        sdslen(cl->cmd.ac->c.obuf) > CLUSTER_MAX_BACKLOG_BYTES) {
+        log_msg(LOG_WARN, "cluster: over %u MiB wait to be written to Redis; reconnecting",
+                CLUSTER_MAX_BACKLOG_BYTES >> 20);
+        drop_connections(cl);
+    }
+}
+
+/* ---- heartbeat ----------------------------------------------------------------------------- */
+
+static void on_heartbeat(redisAsyncContext *ac, void *reply, void *privdata) {
+    (void)privdata;
+    rconn_t *rc = ac->data;
+    cluster_t *cl = rc->cl;
+    redisReply *r = reply;
+    if (r == NULL || cl->destroying)
+        return;
+    uint64_t now = cluster__now_ms();
+    if (cl->hb_sent_ms != 0) {
+        uint64_t rtt = (now - cl->hb_sent_ms) * 1000u;
+        cl->stats.rtt_us = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
+    }
+    cl->hb_sent_ms = 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_INTEGER ||
+        r->element[2]->type != REDIS_REPLY_INTEGER || r->element[3]->type != REDIS_REPLY_INTEGER) {
+        log_msg(LOG_ERROR, "cluster: unexpected heartbeat reply (%s)",
+                r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
+        return;
+    }
+    if (cl->state == CLUSTER_STALLED)
+        set_state(cl, CLUSTER_UP);
+    redisReply *live = r->element[0];
+    uint64_t ids[256];
+    size_t n = 0;
+    for (size_t i = 0; i < live->elements && n < sizeof(ids) / sizeof(ids[0]); i++) {
+        redisReply *e = live->element[i];
+        char *end = NULL;
+        if (e->type != REDIS_REPLY_STRING || e->len != 16)
+            continue;
+        uint64_t id = strtoull(e->str, &end, 16);
+        if (end == e->str + 16 && id != 0)
+            ids[n++] = id;
+    }
+    int was_missing = r->element[3]->integer != 0;
+    cl->cb.on_nodes(cl->cb.arg, ids, n, (uint64_t)r->element[1]->integer,
+                    (uint64_t)r->element[2]->integer);
+    if (was_missing && cl->up_once) {
+        /* Another node declared this one dead (a long stall) and freed its IDs: claim them
+         * again and send our state, as after a reconnect. */
+        log_msg(LOG_WARN, "cluster: this node was taken for dead; registering again");
+        cl->cb.on_state(cl->cb.arg, CLUSTER_UP);
+    }
+    cl->up_once = 1;
+}
+
+static void send_heartbeat(cluster_t *cl, uint64_t connections, uint64_t identified) {
+    char timeout[16], conns[24], idents[24];
+    snprintf(timeout, sizeof(timeout), "%u", cl->node_timeout_ms);
+    snprintf(conns, sizeof(conns), "%llu", (unsigned long long)connections);
+    snprintf(idents, sizeof(idents), "%llu", (unsigned long long)identified);
+    const char *argv[] = {"EVALSHA",
+                          cl->sha[SCRIPT_HB],
+                          "3",
+                          "st:nodes",
+                          "st:nodeinfo",
+                          "st:dead",
+                          cl->node_hex,
+                          timeout,
+                          conns,
+                          idents,
+                          CLUSTER_FREE_PER_BEAT};
+    if (cluster__command(cl, on_heartbeat, NULL, 11, argv, NULL) == 0 && cl->hb_sent_ms == 0)
+        cl->hb_sent_ms = cluster__now_ms();
+}
+
+void cluster_tick(cluster_t *cl, uint64_t now_ms, uint64_t connections, uint64_t identified) {
+    (void)now_ms;
+    cl->now_ms = cluster__now_ms();
+    /* Claims Redis has not answered in time are answered "unavailable" now; the reply, when it
+     * comes, gives back an ID nobody waits for. Claims never sent are answered and freed. */
+    for (pending_claim_t *p = cl->claims, *next; p; p = next) {
+        next = p->next;
+        if (p->unsent) {
+            unlink_claim(cl, p);
+            cl->cb.on_claim(cl->cb.arg, &p->req, CLUSTER_UNAVAILABLE, NULL);
+            xfree(p);
+        } else if (!p->timed_out && cl->now_ms - p->sent_ms > CLUSTER_CLAIM_TIMEOUT_MS) {
+            p->timed_out = 1;
+            cl->cb.on_claim(cl->cb.arg, &p->req, CLUSTER_UNAVAILABLE, NULL);
+        }
+    }
+    if (cl->cmd.ac == NULL && cl->sub.ac == NULL && cl->retry_at_ms != 0 &&
+        cl->now_ms >= cl->retry_at_ms) {
+        start_connecting(cl);
+        return;
+    }
+    if (cl->state == CLUSTER_DOWN)
+        return;
+    if (cl->hb_sent_ms != 0 && cl->now_ms - cl->hb_sent_ms > CLUSTER_STALL_MS)
+        set_state(cl, CLUSTER_STALLED);
+    if (cl->hb_sent_ms == 0)
+        send_heartbeat(cl, connections, identified);
+}
+
+/* ---- claims -------------------------------------------------------------------------------- */
+
+/* The hex of a byte string into out (2n + 1 bytes). */
+static void to_hex(const uint8_t *p, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* The stored form of a token: the first 16 bytes of its SHA-256, in hex. Redis never holds a
+ * token a client could present. */
+static void token_hash(const uint8_t token[16], char out[33]) {
+    uint8_t d[SHA256_DIGEST_LENGTH];
+    SHA256(token, 16, d);
+    to_hex(d, 16, out);
+}
+
+static void id_key(const uint8_t *id, size_t len, char out[8 + 2 * WIRE_MAX_ID_BYTES + 1]) {
+    memcpy(out, "st:id:", 6);
+    to_hex(id, len, out + 6);
+}
+
+static void unlink_claim(cluster_t *cl, pending_claim_t *p) {
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        cl->claims = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        cl->claims_tail = p->prev;
+}
+
+static void fail_claims(cluster_t *cl, int notify) {
+    /* At destroy hiredis has already called every callback with a NULL reply (freeing those
+     * claims); what is left was never sent. */
+    while (cl->claims) {
+        pending_claim_t *p = cl->claims;
+        unlink_claim(cl, p);
+        if (notify && !p->timed_out)
+            cl->cb.on_claim(cl->cb.arg, &p->req, CLUSTER_UNAVAILABLE, NULL);
+        xfree(p);
+    }
+}
+
+/* Parses a holder value "node slot gen token". Returns 0. */
+static int parse_holder(const char *v, size_t len, cluster_holder_t *h) {
+    char tmp[128];
+    if (len == 0 || len >= sizeof(tmp))
+        return -EINVAL;
+    memcpy(tmp, v, len);
+    tmp[len] = '\0';
+    unsigned long long node;
+    unsigned long slot, gen;
+    if (sscanf(tmp, "%16llx %lu %lu", &node, &slot, &gen) != 3 || slot > UINT32_MAX ||
+        gen > UINT32_MAX)
+        return -EINVAL;
+    h->node = node;
+    h->slot = (uint32_t)slot;
+    h->gen = (uint32_t)gen;
+    return 0;
+}
+
+static void on_claim_reply(redisAsyncContext *ac, void *reply, void *privdata) {
+    pending_claim_t *p = privdata;
+    cluster_t *cl = p->cl;
+    (void)ac;
+    redisReply *r = reply;
+    unlink_claim(cl, p);
+    if (cl->destroying) {
+        xfree(p);
+        return;
+    }
+    int result = CLUSTER_UNAVAILABLE;
+    cluster_holder_t old = {0, 0, 0}, *oldp = NULL;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER) {
+        long long code = r->element[0]->integer;
+        if (code == 0)
+            result = CLUSTER_CLAIMED;
+        else if (code == 2)
+            result = CLUSTER_TAKEN;
+        else if (code == 1 && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
+                 parse_holder(r->element[1]->str, r->element[1]->len, &old) == 0) {
+            result = CLUSTER_RECLAIMED;
+            oldp = &old;
+        }
+    } else if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        log_msg(LOG_ERROR, "cluster: claim script failed: %s", r->str);
+    }
+    if (p->timed_out) {
+        /* Nobody waits any more: give back what we got. */
+        if (result == CLUSTER_CLAIMED || result == CLUSTER_RECLAIMED)
+            cluster_release(cl, p->req.id, p->req.len, p->req.slot, p->req.gen);
+    } else {
+        cl->cb.on_claim(cl->cb.arg, &p->req, result, oldp);
+    }
+    xfree(p);
+}
+
+void cluster_claim(cluster_t *cl, const cluster_claim_req_t *req) {
+    pending_claim_t *p = xcalloc(1, sizeof(*p));
+    p->cl = cl;
+    p->req = *req;
+    p->sent_ms = cluster__now_ms();
+    char key[8 + 2 * WIRE_MAX_ID_BYTES + 1], ids[32], slot[16], gen[16],
+        present[33] = "", fresh[33] = "", timeout[16];
+    id_key(req->id, req->len, key);
+    snprintf(ids, sizeof(ids), "st:ids:%s", cl->node_hex);
+    snprintf(slot, sizeof(slot), "%u", req->slot);
+    snprintf(gen, sizeof(gen), "%u", req->gen);
+    snprintf(timeout, sizeof(timeout), "%u", cl->node_timeout_ms);
+    if (req->has_present)
+        token_hash(req->present, present);
+    if (req->has_new)
+        token_hash(req->new_token, fresh);
+    const char *argv[] = {"EVALSHA",
+                          cl->sha[SCRIPT_CLAIM],
+                          "3",
+                          key,
+                          "st:nodes",
+                          ids,
+                          cl->node_hex,
+                          slot,
+                          gen,
+                          present,
+                          fresh,
+                          timeout,
+                          req->reassert ? "1" : "0"};
+    /* Claims that cannot be sent are answered at the next tick, never from inside this call. */
+    p->unsent =
+        cl->state == CLUSTER_DOWN || cluster__command(cl, on_claim_reply, p, 13, argv, NULL) != 0;
+    p->prev = cl->claims_tail;
+    if (cl->claims_tail)
+        cl->claims_tail->next = p;
+    else
+        cl->claims = p;
+    cl->claims_tail = p;
+}
+
+void cluster_release(cluster_t *cl, const void *id, size_t len, uint32_t slot, uint32_t gen) {
+    if (cl->state == CLUSTER_DOWN)
+        return; /* the ID is asserted again, or freed with this node, after the reconnect */
+    char key[8 + 2 * WIRE_MAX_ID_BYTES + 1], ids[32], who[64];
+    id_key(id, len, key);
+    snprintf(ids, sizeof(ids), "st:ids:%s", cl->node_hex);
+    snprintf(who, sizeof(who), "%s %u %u ", cl->node_hex, slot, gen);
+    const char *argv[] = {"EVALSHA", cl->sha[SCRIPT_RELEASE], "2", key, ids, who};
+    (void)cluster__command(cl, NULL, NULL, 6, argv, NULL);
+}
+
+store_t *cluster_store_create(cluster_t *cl, const hash_key_t *key) {
+    if (cl->store == NULL)
+        cl->store = store_redis__create(cl, key);
+    return cl->store;
+}
