@@ -38,49 +38,74 @@
 /* IDs of dead nodes freed per heartbeat (the work one script call may do). */
 #define CLUSTER_FREE_PER_BEAT "1000"
 
-/* The heartbeat: records this node's time and totals, moves nodes silent for longer than the
- * timeout to st:dead, frees a bounded number of their IDs, and returns the live nodes, the
- * cluster-wide totals, whether this node was missing (declared dead meanwhile) and the time.
- * Time is Redis's own (TIME), so nodes' clocks need not agree. */
+/* Whether a node whose last heartbeat is hb counts as alive at time now (Lua, shared by the
+ * scripts). Every node beats once a second, so a gap of over 2 s between any two beats means
+ * Redis itself stopped (paused, or restarted): then nobody could beat, and a node that was
+ * alive when Redis stopped (st:paused) stays alive for a node timeout after it resumed
+ * (st:resumed), instead of being declared dead for Redis's own silence. */
+#define ALIVE_LUA                                                                                  \
+    "local function alive(hb, now, timeout)\n"                                                     \
+    "  if not hb then return false end\n"                                                          \
+    "  hb = tonumber(hb)\n"                                                                        \
+    "  if now - hb <= timeout then return true end\n"                                              \
+    "  local resumed = tonumber(redis.call('GET', 'st:resumed') or '0')\n"                         \
+    "  local paused = tonumber(redis.call('GET', 'st:paused') or '0')\n"                           \
+    "  return now - resumed <= timeout and paused - hb <= timeout\n"                               \
+    "end\n"
+
+/* The heartbeat: records this node's time and totals, moves nodes that are not alive to
+ * st:dead, frees a bounded number of their IDs, and returns the live nodes, the cluster-wide
+ * totals and whether this node was missing (declared dead meanwhile). Time is Redis's own
+ * (TIME), so nodes' clocks need not agree. */
 static const char hb_lua[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local known = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
-    "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
-    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])\n"
-    "local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))\n"
-    "for _, d in ipairs(dead) do\n"
-    "  redis.call('ZREM', KEYS[1], d)\n"
-    "  redis.call('HDEL', KEYS[2], d)\n"
-    "  redis.call('SADD', KEYS[3], d)\n"
-    "end\n"
-    "local budget = tonumber(ARGV[5])\n"
-    "for _, d in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"
-    "  if budget <= 0 then break end\n"
-    "  local set = 'st:ids:' .. d\n"
-    "  local ids = redis.call('SPOP', set, budget)\n"
-    "  for _, k in ipairs(ids) do\n"
-    "    local v = redis.call('GET', k)\n"
-    "    if v and string.sub(v, 1, #d + 1) == d .. ' ' then redis.call('DEL', k) end\n"
-    "  end\n"
-    "  budget = budget - #ids\n"
-    "  if redis.call('SCARD', set) == 0 then redis.call('SREM', KEYS[3], d) end\n"
-    "end\n"
-    "local live = redis.call('ZRANGE', KEYS[1], 0, -1)\n"
-    "local conns, ids = 0, 0\n"
-    "for _, v in ipairs(redis.call('HMGET', KEYS[2], unpack(live))) do\n"
-    "  if v then\n"
-    "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
-    "    if a then conns = conns + tonumber(a); ids = ids + tonumber(b) end\n"
-    "  end\n"
-    "end\n"
-    "return {live, conns, ids, known and 0 or 1}\n";
+    ALIVE_LUA "local t = redis.call('TIME')\n"
+              "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+              "local timeout = tonumber(ARGV[2])\n"
+              "local last = tonumber(redis.call('GET', 'st:beat') or '0')\n"
+              "redis.call('SET', 'st:beat', now)\n"
+              "if last > 0 and now - last > 2000 then\n"
+              "  redis.call('SET', 'st:paused', last)\n"
+              "  redis.call('SET', 'st:resumed', now)\n"
+              "end\n"
+              "local known = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+              "local nodes = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')\n"
+              "for i = 1, #nodes, 2 do\n"
+              "  local d = nodes[i]\n"
+              "  if d ~= ARGV[1] and not alive(nodes[i + 1], now, timeout) then\n"
+              "    redis.call('ZREM', KEYS[1], d)\n"
+              "    redis.call('HDEL', KEYS[2], d)\n"
+              "    redis.call('SADD', KEYS[3], d)\n"
+              "  end\n"
+              "end\n"
+              "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
+              "redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])\n"
+              "local budget = tonumber(ARGV[5])\n"
+              "for _, d in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"
+              "  if budget <= 0 then break end\n"
+              "  local set = 'st:ids:' .. d\n"
+              "  local ids = redis.call('SPOP', set, budget)\n"
+              "  for _, k in ipairs(ids) do\n"
+              "    local v = redis.call('GET', k)\n"
+              "    if v and string.sub(v, 1, #d + 1) == d .. ' ' then redis.call('DEL', k) end\n"
+              "  end\n"
+              "  budget = budget - #ids\n"
+              "  if redis.call('SCARD', set) == 0 then redis.call('SREM', KEYS[3], d) end\n"
+              "end\n"
+              "local live = redis.call('ZRANGE', KEYS[1], 0, -1)\n"
+              "local conns, ids = 0, 0\n"
+              "for _, v in ipairs(redis.call('HMGET', KEYS[2], unpack(live))) do\n"
+              "  if v then\n"
+              "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
+              "    if a then conns = conns + tonumber(a); ids = ids + tonumber(b) end\n"
+              "  end\n"
+              "end\n"
+              "return {live, conns, ids, known and 0 or 1}\n";
 
 /* An ID claim. KEYS: the ID's key, st:nodes, this node's ID set. ARGV: node, slot, gen, the
  * hash of the token shown (or ''), the hash of the new token (or ''), the node timeout in ms,
  * '1' for a reassert. Returns {0} claimed, {1, old} reclaimed from a live holder whose token
  * matched, {2, holder} taken. A holder on a node without a recent heartbeat loses the ID. */
-static const char claim_lua[] =
+static const char claim_lua[] = ALIVE_LUA
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local mine = ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3]\n"
@@ -89,8 +114,7 @@ static const char claim_lua[] =
     "if cur then\n"
     "  local node, slot, gen, tok = string.match(cur, '^(%x+) (%d+) (%d+) (%S+)$')\n"
     "  if node and node .. ' ' .. slot .. ' ' .. gen ~= mine then\n"
-    "    local hb = redis.call('ZSCORE', KEYS[2], node)\n"
-    "    if hb and now - tonumber(hb) <= tonumber(ARGV[6]) then\n"
+    "    if alive(redis.call('ZSCORE', KEYS[2], node), now, tonumber(ARGV[6])) then\n"
     "      if ARGV[7] == '1' or ARGV[4] == '' or tok ~= ARGV[4] then return {2, cur} end\n"
     "      result = 1\n"
     "    end\n"
@@ -160,6 +184,7 @@ struct cluster {
     uint64_t retry_at_ms;
     uint32_t backoff_ms;
     uint64_t hb_sent_ms; /* 0 when no heartbeat is outstanding */
+    uint64_t hb_sent_us; /* the same, in microseconds, for the round-trip figure */
     uint64_t last_reject_log_ms;
     pending_claim_t *claims; /* oldest first */
     pending_claim_t *claims_tail;
@@ -168,6 +193,12 @@ struct cluster {
     store_t *store;
     cluster_stats_t stats;
 };
+
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 uint64_t cluster__now_ms(void) {
     struct timespec ts;
@@ -349,7 +380,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     if (status != REDIS_OK)
         log_msg(LOG_WARN, "cluster: lost the Redis connection: %s", ac->errstr);
     cl->scripts_loaded = cl->subscribed = cl->up_once = 0;
-    cl->hb_sent_ms = 0;
+    cl->hb_sent_ms = cl->hb_sent_us = 0;
     for (uint32_t i = 0; i < cl->ndests; i++)
         buf_dispose(&cl->dests[i].buf);
     cl->ndests = 0;
@@ -667,12 +698,11 @@ static void on_heartbeat(redisAsyncContext *ac, void *reply, void *privdata) {
     redisReply *r = reply;
     if (r == NULL || cl->destroying)
         return;
-    uint64_t now = cluster__now_ms();
-    if (cl->hb_sent_ms != 0) {
-        uint64_t rtt = (now - cl->hb_sent_ms) * 1000u;
+    if (cl->hb_sent_us != 0) {
+        uint64_t rtt = now_us() - cl->hb_sent_us;
         cl->stats.rtt_us = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
     }
-    cl->hb_sent_ms = 0;
+    cl->hb_sent_ms = cl->hb_sent_us = 0;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
         r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_INTEGER ||
         r->element[2]->type != REDIS_REPLY_INTEGER || r->element[3]->type != REDIS_REPLY_INTEGER) {
@@ -722,8 +752,10 @@ static void send_heartbeat(cluster_t *cl, uint64_t connections, uint64_t identif
                           conns,
                           idents,
                           CLUSTER_FREE_PER_BEAT};
-    if (cluster__command(cl, on_heartbeat, NULL, 11, argv, NULL) == 0 && cl->hb_sent_ms == 0)
+    if (cluster__command(cl, on_heartbeat, NULL, 11, argv, NULL) == 0 && cl->hb_sent_ms == 0) {
         cl->hb_sent_ms = cluster__now_ms();
+        cl->hb_sent_us = now_us();
+    }
 }
 
 void cluster_tick(cluster_t *cl, uint64_t now_ms, uint64_t connections, uint64_t identified) {

@@ -177,8 +177,9 @@ static int sr_get(store_t *s, const uint8_t info_hash[20], store_info_t *out) {
 
 void store_redis__flush_now(store_t *s) {
     store_redis_t *st = (store_redis_t *)s;
-    if (st->state == CLUSTER_DOWN)
+    if (st->state == CLUSTER_DOWN || st->ndirty == 0)
         return;
+    st->stats.batches_committed++;
     for (uint32_t i = 0; i < st->ndirty; i++) {
         srec_t *r = st->dirty[i];
         char key[47], n[24];
@@ -197,7 +198,6 @@ void store_redis__flush_now(store_t *s) {
         st->dirty[i] = st->dirty[--st->ndirty];
         i--;
     }
-    st->stats.batches_committed++;
 }
 
 typedef struct flush_ctx {
