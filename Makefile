@@ -35,13 +35,16 @@ $(1)/tests/%: tests/unit/%.c tests/unit/unit.h $(1)/libsig.a
 endef
 
 ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 $(eval $(call flavour,$(BUILD),$(OPT)))
 $(eval $(call flavour,$(BUILD)/asan,$(ASAN)))
+$(eval $(call flavour,$(BUILD)/tsan,$(TSAN)))
 
 UNIT_BINS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
+TSAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tsan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit integration asan realclients clientjs fuzz fuzz-build fuzz-ci bench format format-check clean
+.PHONY: all deps run test unit integration asan tsan cluster cluster-demo realclients clientjs fuzz fuzz-build fuzz-ci bench format format-check clean
 
 all: $(BUILD)/sigtracker
 
@@ -66,6 +69,29 @@ asan: $(BUILD)/asan/sigtracker $(ASAN_UNIT_BINS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	SIGTRACKER_BIN=$(abspath $(BUILD)/asan/sigtracker) SIGTRACKER_SANITIZED=1 \
 	node --test --test-concurrency=1 tests/integration/
+
+# ThreadSanitizer: the threads that share data are the database writer and the loop. The unit
+# tests (the store's own included) and the integration tests that use the database run under it.
+TSAN_ITESTS := tests/integration/store.test.mjs tests/integration/st-flow.test.mjs \
+               tests/integration/webtorrent.test.mjs
+tsan: $(BUILD)/tsan/sigtracker $(TSAN_UNIT_BINS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 scripts/run-unit.sh $(TSAN_UNIT_BINS)
+	TSAN_OPTIONS=halt_on_error=1 SIGTRACKER_BIN=$(abspath $(BUILD)/tsan/sigtracker) \
+	SIGTRACKER_SANITIZED=1 node --test --test-concurrency=1 $(TSAN_ITESTS)
+
+# Cluster mode: a real redis-server and several nodes (tests/cluster/), plain and under ASan.
+cluster: $(BUILD)/sigtracker $(BUILD)/asan/sigtracker
+	SIGTRACKER_BIN=$(abspath $(BUILD)/sigtracker) scripts/run-cluster-tests.sh
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	SIGTRACKER_BIN=$(abspath $(BUILD)/asan/sigtracker) SIGTRACKER_SANITIZED=1 \
+	scripts/run-cluster-tests.sh
+
+# A try-out: Redis and N nodes sharing one port (docs/cluster.md). NODES=3 PORT=8000.
+cluster-demo:
+	@scripts/install-deps.sh --build
+	@command -v redis-server >/dev/null || scripts/install-deps.sh
+	$(MAKE) $(BUILD)/sigtracker
+	scripts/cluster-demo.sh $(or $(NODES),3) $(PORT)
 
 # Real WebTorrent clients (Node and headless Chromium) against the real binary.
 realclients: $(BUILD)/sigtracker
@@ -95,7 +121,7 @@ fuzz-ci: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),300) $(FUZZ_BINS)
 
-test: deps all unit integration asan realclients clientjs fuzz-ci format-check
+test: deps all unit integration asan tsan cluster realclients clientjs fuzz-ci format-check
 	@echo "make test: all tiers passed"
 
 bench:

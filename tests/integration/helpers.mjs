@@ -44,7 +44,7 @@ const STARTUP_TIMEOUT_MS = 10000 * SLOW
 const STOP_TIMEOUT_MS = 10000 * SLOW
 
 /** Text that must never appear in a sanitized server's stderr. */
-export const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'runtime error:', 'LeakSanitizer']
+export const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'runtime error:', 'LeakSanitizer', 'WARNING: ThreadSanitizer']
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
