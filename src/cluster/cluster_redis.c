@@ -6,6 +6,7 @@
  * ac->ev.addRead/delRead/addWrite/delWrite register interest, and the loop calls
  * redisAsyncHandleRead/Write when the descriptor is ready. Nothing here blocks. */
 #include "cluster/redis_int.h"
+#include "cluster/reply.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -588,19 +589,17 @@ static void on_channel(redisAsyncContext *ac, void *reply, void *privdata) {
     redisReply *r = reply;
     if (r == NULL || cl->destroying)
         return;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        r->element[0]->type != REDIS_REPLY_STRING)
-        return;
-    if (strcmp(r->element[0]->str, "subscribe") == 0) {
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    int kind = reply_push(r, &p, &n);
+    if (kind == 2) {
         cl->subscribed++;
         maybe_up(cl);
         return;
     }
-    if (strcmp(r->element[0]->str, "message") != 0 || r->element[2]->type != REDIS_REPLY_STRING)
+    if (kind != 1)
         return;
     cl->stats.received++;
-    const uint8_t *p = (const uint8_t *)r->element[2]->str;
-    size_t n = r->element[2]->len;
     wire_reader_t rd;
     uint64_t from;
     int rcode = wire_open(&rd, p, n, &from);
@@ -703,31 +702,17 @@ static void on_heartbeat(redisAsyncContext *ac, void *reply, void *privdata) {
         cl->stats.rtt_us = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
     }
     cl->hb_sent_ms = cl->hb_sent_us = 0;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_INTEGER ||
-        r->element[2]->type != REDIS_REPLY_INTEGER || r->element[3]->type != REDIS_REPLY_INTEGER) {
+    uint64_t ids[REPLY_MAX_NODES];
+    reply_beat_t beat;
+    if (reply_heartbeat(r, ids, REPLY_MAX_NODES, &beat) != 0) {
         log_msg(LOG_ERROR, "cluster: unexpected heartbeat reply (%s)",
                 r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
         return;
     }
     if (cl->state == CLUSTER_STALLED)
         set_state(cl, CLUSTER_UP);
-    redisReply *live = r->element[0];
-    uint64_t ids[256];
-    size_t n = 0;
-    for (size_t i = 0; i < live->elements && n < sizeof(ids) / sizeof(ids[0]); i++) {
-        redisReply *e = live->element[i];
-        char *end = NULL;
-        if (e->type != REDIS_REPLY_STRING || e->len != 16)
-            continue;
-        uint64_t id = strtoull(e->str, &end, 16);
-        if (end == e->str + 16 && id != 0)
-            ids[n++] = id;
-    }
-    int was_missing = r->element[3]->integer != 0;
-    cl->cb.on_nodes(cl->cb.arg, ids, n, (uint64_t)r->element[1]->integer,
-                    (uint64_t)r->element[2]->integer);
-    if (was_missing && cl->up_once) {
+    cl->cb.on_nodes(cl->cb.arg, ids, beat.n, beat.connections, beat.identified);
+    if (beat.was_missing && cl->up_once) {
         /* Another node declared this one dead (a long stall) and freed its IDs: claim them
          * again and send our state, as after a reconnect. */
         log_msg(LOG_WARN, "cluster: this node was taken for dead; registering again");
@@ -835,24 +820,6 @@ static void fail_claims(cluster_t *cl, int notify) {
     }
 }
 
-/* Parses a holder value "node slot gen token". Returns 0. */
-static int parse_holder(const char *v, size_t len, cluster_holder_t *h) {
-    char tmp[128];
-    if (len == 0 || len >= sizeof(tmp))
-        return -EINVAL;
-    memcpy(tmp, v, len);
-    tmp[len] = '\0';
-    unsigned long long node;
-    unsigned long slot, gen;
-    if (sscanf(tmp, "%16llx %lu %lu", &node, &slot, &gen) != 3 || slot > UINT32_MAX ||
-        gen > UINT32_MAX)
-        return -EINVAL;
-    h->node = node;
-    h->slot = (uint32_t)slot;
-    h->gen = (uint32_t)gen;
-    return 0;
-}
-
 static void on_claim_reply(redisAsyncContext *ac, void *reply, void *privdata) {
     pending_claim_t *p = privdata;
     cluster_t *cl = p->cl;
@@ -864,22 +831,13 @@ static void on_claim_reply(redisAsyncContext *ac, void *reply, void *privdata) {
         return;
     }
     int result = CLUSTER_UNAVAILABLE;
-    cluster_holder_t old = {0, 0, 0}, *oldp = NULL;
-    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER) {
-        long long code = r->element[0]->integer;
-        if (code == 0)
-            result = CLUSTER_CLAIMED;
-        else if (code == 2)
-            result = CLUSTER_TAKEN;
-        else if (code == 1 && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
-                 parse_holder(r->element[1]->str, r->element[1]->len, &old) == 0) {
-            result = CLUSTER_RECLAIMED;
-            oldp = &old;
-        }
-    } else if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-        log_msg(LOG_ERROR, "cluster: claim script failed: %s", r->str);
+    cluster_holder_t old = {0, 0, 0};
+    if (r != NULL && reply_claim(r, &result, &old) != 0) {
+        log_msg(LOG_ERROR, "cluster: unexpected reply to a claim (%s)",
+                r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
+        result = CLUSTER_UNAVAILABLE;
     }
+    cluster_holder_t *oldp = result == CLUSTER_RECLAIMED ? &old : NULL;
     if (p->timed_out) {
         /* Nobody waits any more: give back what we got. */
         if (result == CLUSTER_CLAIMED || result == CLUSTER_RECLAIMED)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cluster/redis_int.h"
+#include "cluster/reply.h"
 #include "core/alloc.h"
 #include "core/hmap.h"
 #include "core/log.h"
@@ -104,19 +105,6 @@ static void sr_touch(store_t *s, const uint8_t info_hash[20], int64_t now, int c
     r->unsent++;
 }
 
-static int64_t reply_i64(const redisReply *e) {
-    if (e == NULL || e->type != REDIS_REPLY_STRING)
-        return 0;
-    char tmp[32];
-    size_t n = e->len < sizeof(tmp) - 1 ? e->len : sizeof(tmp) - 1;
-    memcpy(tmp, e->str, n);
-    tmp[n] = '\0';
-    long long v = 0;
-    if (sscanf(tmp, "%lld", &v) != 1 || v < 0)
-        return 0;
-    return (int64_t)v;
-}
-
 static void on_load(redisAsyncContext *ac, void *reply, void *privdata) {
     (void)ac;
     load_t *ld = privdata;
@@ -126,9 +114,9 @@ static void on_load(redisAsyncContext *ac, void *reply, void *privdata) {
     if (rec != NULL) {
         rec->loading = 0;
         if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-            rec->base = (uint64_t)reply_i64(r->element[0]);
-            rec->db_first = reply_i64(r->element[1]);
-            rec->db_last = reply_i64(r->element[2]);
+            rec->base = (uint64_t)reply_count(r->element[0]);
+            rec->db_first = reply_count(r->element[1]);
+            rec->db_last = reply_count(r->element[2]);
             rec->fetched_ms = cluster__now_ms();
             st->stats.loads++;
         } else if (r != NULL) {

@@ -173,6 +173,7 @@ typedef struct server {
     uint32_t cluster_nodes; /* live nodes, from the last heartbeat */
     uint64_t cluster_conns; /* cluster-wide connections, from the last heartbeat */
     uint64_t local_members; /* swarm memberships of this node's peers */
+    uint64_t local_swarms;  /* swarms with at least one of this node's peers */
     uint64_t local_seeders;
     uint64_t local_peers; /* IDs held by this node's connections */
     buf_t scratch;        /* a frame being built for route_deliver */

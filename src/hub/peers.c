@@ -118,6 +118,8 @@ swarm_member_t *peers_join(server_t *s, registry_entry_t *e, const uint8_t info_
     if (e->at.node == 0) {
         s->local_members++;
         s->local_seeders += seeder ? 1 : 0;
+        if (m->swarm->local++ == 0)
+            s->local_swarms++;
     }
     if (publishing(s, e))
         publish_member(s, m, 0);
@@ -151,6 +153,8 @@ void peers_leave(server_t *s, swarm_member_t *m) {
         s->local_members--;
         if (m->seeder)
             s->local_seeders--;
+        if (--m->swarm->local == 0)
+            s->local_swarms--;
     }
     swarm_leave(s->swarms, m, &e->members);
     e->nswarms--;

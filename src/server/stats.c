@@ -23,7 +23,7 @@ void stats_write_json(server_t *s, buf_t *b) {
     field(b, "connections", s->nconns, 1);
     field(b, "max_connections", s->max_conns, 0);
     field(b, "identified_peers", s->local_peers, 0);
-    field(b, "swarms", t.swarms, 0);
+    field(b, "swarms", s->local_swarms, 0);
     field(b, "peers", s->local_members, 0);
     field(b, "seeders", s->local_seeders, 0);
     field(b, "leechers", s->local_members - s->local_seeders, 0);

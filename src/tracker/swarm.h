@@ -42,6 +42,7 @@ struct swarm {
     uint32_t count;   /* members in total */
     uint32_t seeders; /* members[count - seeders .. count) are the seeders */
     uint32_t cap;     /* allocated length of members */
+    uint32_t local;   /* free for the owner's use (hub/peers.c counts this node's members) */
     swarm_member_t **members;
 };
 
