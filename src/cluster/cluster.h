@@ -126,6 +126,14 @@ void cluster_send(cluster_t *cl, uint64_t node, const wire_rec_t *r);
 /* Sends the queued records: one PUBLISH per destination, pipelined. End of every iteration. */
 void cluster_flush(cluster_t *cl);
 
+/* Says this node is leaving (shutdown): it is removed from the live nodes at once, so the
+ * others forget its peers at their next heartbeat instead of after --node-timeout. */
+void cluster_leave(cluster_t *cl);
+
+/* Returns 1 while commands wait to be written to Redis or answered (a shutdown waits for that,
+ * briefly); 0 when idle, or when Redis is not reachable (there is nothing to wait for). */
+int cluster_busy(const cluster_t *cl);
+
 /* The infohash store kept in Redis hashes (cluster/store_redis.c), on this cluster's connection.
  * Returns a store whose lifetime must not exceed the cluster's. */
 store_t *cluster_store_create(cluster_t *cl, const hash_key_t *key);

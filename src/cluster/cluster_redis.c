@@ -36,6 +36,9 @@
 #define CLUSTER_MAX_BACKLOG_BYTES (64u << 20)
 /* Malformed channel messages logged at most once per this many milliseconds. */
 #define CLUSTER_LOG_EVERY_MS 10000
+/* Releases remembered while Redis is unreachable, at most; beyond it the ID stays held in Redis
+ * until this node dies (it is logged). */
+#define CLUSTER_MAX_PENDING_RELEASES 1000000
 /* IDs of dead nodes freed per heartbeat (the work one script call may do). */
 #define CLUSTER_FREE_PER_BEAT "1000"
 
@@ -191,6 +194,10 @@ struct cluster {
     pending_claim_t *claims_tail;
     dest_t *dests;
     uint32_t ndests, dests_cap;
+    /* IDs released while Redis was unreachable: released once it is back, so an ID a peer of
+     * this node gave up meanwhile does not stay held by this (live) node in Redis. */
+    cluster_claim_req_t *releases;
+    uint32_t nreleases, releases_cap;
     store_t *store;
     cluster_stats_t stats;
 };
@@ -408,6 +415,11 @@ static void maybe_up(cluster_t *cl) {
     /* The heartbeat goes first, so this node is alive before its claims are judged. */
     send_heartbeat(cl, 0, 0);
     cl->state = CLUSTER_UP;
+    uint32_t n = cl->nreleases;
+    cl->nreleases = 0;
+    for (uint32_t i = 0; i < n; i++)
+        cluster_release(cl, cl->releases[i].id, cl->releases[i].len, cl->releases[i].slot,
+                        cl->releases[i].gen);
     if (cl->store != NULL)
         store_redis__on_state(cl->store, CLUSTER_UP);
     cl->cb.on_state(cl->cb.arg, CLUSTER_UP);
@@ -543,6 +555,7 @@ void cluster_destroy(cluster_t *cl) {
     for (uint32_t i = 0; i < cl->ndests; i++)
         buf_dispose(&cl->dests[i].buf);
     xfree(cl->dests);
+    xfree(cl->releases);
     if (cl->store != NULL)
         store_redis__destroy(cl->store);
     xfree(cl);
@@ -889,14 +902,44 @@ void cluster_claim(cluster_t *cl, const cluster_claim_req_t *req) {
 }
 
 void cluster_release(cluster_t *cl, const void *id, size_t len, uint32_t slot, uint32_t gen) {
-    if (cl->state == CLUSTER_DOWN)
-        return; /* the ID is asserted again, or freed with this node, after the reconnect */
+    if (cl->state == CLUSTER_DOWN || cl->scripts_loaded < SCRIPT_COUNT) {
+        if (cl->nreleases >= CLUSTER_MAX_PENDING_RELEASES) {
+            log_msg(LOG_WARN, "cluster: too many IDs released while Redis is away; some stay "
+                              "held until this node stops");
+            return;
+        }
+        if (cl->nreleases == cl->releases_cap) {
+            cl->releases_cap = cl->releases_cap ? cl->releases_cap * 2 : 64;
+            cl->releases = xrealloc(cl->releases, cl->releases_cap * sizeof(*cl->releases));
+        }
+        cluster_claim_req_t *r = &cl->releases[cl->nreleases++];
+        memset(r, 0, sizeof(*r));
+        r->len = (uint8_t)len;
+        memcpy(r->id, id, len);
+        r->slot = slot;
+        r->gen = gen;
+        return;
+    }
     char key[8 + 2 * WIRE_MAX_ID_BYTES + 1], ids[32], who[64];
     id_key(id, len, key);
     snprintf(ids, sizeof(ids), "st:ids:%s", cl->node_hex);
     snprintf(who, sizeof(who), "%s %u %u ", cl->node_hex, slot, gen);
     const char *argv[] = {"EVALSHA", cl->sha[SCRIPT_RELEASE], "2", key, ids, who};
     (void)cluster__command(cl, NULL, NULL, 6, argv, NULL);
+}
+
+void cluster_leave(cluster_t *cl) {
+    const char *a1[] = {"ZREM", "st:nodes", cl->node_hex};
+    const char *a2[] = {"HDEL", "st:nodeinfo", cl->node_hex};
+    if (cluster__command(cl, NULL, NULL, 3, a1, NULL) == 0)
+        (void)cluster__command(cl, NULL, NULL, 3, a2, NULL);
+}
+
+int cluster_busy(const cluster_t *cl) {
+    const redisAsyncContext *ac = cl->cmd.ac;
+    if (ac == NULL || !cl->cmd.connected || cl->state == CLUSTER_STALLED)
+        return 0;
+    return (ac->c.obuf != NULL && sdslen(ac->c.obuf) > 0) || ac->replies.head != NULL;
 }
 
 store_t *cluster_store_create(cluster_t *cl, const hash_key_t *key) {

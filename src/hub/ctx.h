@@ -170,6 +170,7 @@ typedef struct server {
     ref_list_t store_wait; /* parked connections waiting for the database */
     ref_list_t kicks;      /* connections to close with bye "replaced" */
     hub_node_t nodes[HUB_MAX_NODES];
+    uint32_t node_hint;     /* the node-table index found last (peers_node_index) */
     uint32_t cluster_nodes; /* live nodes, from the last heartbeat */
     uint64_t cluster_conns; /* cluster-wide connections, from the last heartbeat */
     uint64_t local_members; /* swarm memberships of this node's peers */

@@ -351,10 +351,15 @@ void peers_run_kicks(server_t *s, void (*close_fn)(server_t *s, conn_t *c)) {
 int peers_node_index(server_t *s, uint64_t node_id) {
     if (s->cluster == NULL || node_id == cluster_node_id(s->cluster))
         return 0;
+    /* Records come in runs from one node: try the last answer first. */
+    if (s->node_hint > 0 && s->node_hint < HUB_MAX_NODES && s->nodes[s->node_hint].id == node_id)
+        return (int)s->node_hint;
     int free_at = -1;
     for (uint32_t i = 1; i < HUB_MAX_NODES; i++) {
-        if (s->nodes[i].id == node_id)
+        if (s->nodes[i].id == node_id) {
+            s->node_hint = i;
             return (int)i;
+        }
         if (s->nodes[i].id == 0 && free_at < 0)
             free_at = (int)i;
     }

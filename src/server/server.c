@@ -480,9 +480,13 @@ int server_run(server_t *s) {
     }
     for (conn_t *c = s->conns; c; c = c->next)
         conn_close(s, c, WS_CLOSE_GOING_AWAY, "shutdown");
+    /* In cluster mode the releases of this node's IDs and its departure go to Redis too, so
+     * the other nodes forget its peers at once. */
+    if (s->cluster != NULL)
+        cluster_leave(s->cluster);
     server_end_iteration(s);
     uint64_t until = mono_ns() + SERVER_SHUTDOWN_GRACE_MS * 1000000ull;
-    while (s->conns && mono_ns() < until) {
+    while ((s->conns || (s->cluster != NULL && cluster_busy(s->cluster))) && mono_ns() < until) {
         handle_events(s, 50);
         server_end_iteration(s);
     }
