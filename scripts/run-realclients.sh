@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Real-client test tier: real WebTorrent clients (bittorrent-tracker's Node Client, the WebTorrent
 # 2.x and 3.x browser bundles in headless Chromium) meeting through a tracker, plus negative
-# controls proving the checks can fail. See tests/realclients/.
+# controls proving the checks can fail. See tests/realclients/. With SIGTRACKER_BIN, the same kinds
+# of clients also meet across the two nodes of a cluster (cluster.test.mjs: a private redis-server,
+# started by the test inside the namespace, and two nodes in cluster mode); without it those tests
+# are skipped (the stand-in has no cluster mode).
 #
 #   scripts/run-realclients.sh                          # against the reference tracker (stand-in)
 #   SIGTRACKER_BIN=build/sigtracker scripts/run-realclients.sh   # against our server
 #
 # Env passed through: SIGTRACKER_BIN, SIGTRACKER_ARGS, TRACKER_NO_RELAY, TRACKER_RECORD,
-# CHROMIUM_BIN. Extra arguments are handed to `node --test` (for example a single test file).
+# CHROMIUM_BIN, REDIS_SERVER_BIN. Extra arguments are handed to `node --test` (for example a single
+# test file).
 #
 # Everything (the tracker included) runs inside a private network namespace with only loopback
 # up, so WebRTC ICE can only use 127.0.0.1 and nothing leaves the machine. Prints node's test
@@ -25,6 +29,11 @@ if [ -n "${SIGTRACKER_BIN:-}" ]; then
     exit 2
   fi
   export SIGTRACKER_BIN
+  if ! command -v "${REDIS_SERVER_BIN:-redis-server}" >/dev/null; then
+    echo "run-realclients: ${REDIS_SERVER_BIN:-redis-server} not found: the cluster tests need it" \
+      "(scripts/install-deps.sh)" >&2
+    exit 2
+  fi
   echo "run-realclients: tracker under test: $SIGTRACKER_BIN ${SIGTRACKER_ARGS:-}"
 else
   echo "run-realclients: SIGTRACKER_BIN not set: using the reference bittorrent-tracker stand-in"

@@ -13,7 +13,9 @@ export type ServerErrorCode =
     | 'peer_id_taken'
     | 'peer_not_found'
     | 'rate_limited'
-    | 'too_many_swarms';
+    | 'too_many_swarms'
+    | 'internal_error'
+    | 'unavailable'; // cluster mode: the node cannot reach Redis (retried by the library)
 
 /** Error codes the library itself produces. */
 export type ClientErrorCode =

@@ -9,7 +9,9 @@ const PEER_ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 const INFO_HASH_RE = /^[0-9a-fA-F]{40}$/;
 const SIGNAL_TYPES = ['offer', 'answer', 'candidate'];
 const EVENTS = ['started', 'completed', 'stopped'];
-const RETRYABLE = ['rate_limited', 'internal_error']; // the server asks us to try again later
+// Errors after which the server asks us to try again later (unavailable: a cluster node cannot reach
+// Redis; the ID and token are kept for the retry).
+const RETRYABLE = ['rate_limited', 'internal_error', 'unavailable'];
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 const DEFAULTS = {

@@ -150,9 +150,16 @@ async function fetchInPage ({ lib, magnet, timeoutMs }) {
 /**
  * Seeds in one browser, fetches in another. Never throws for a failed transfer: the caller
  * decides; `log` holds everything the pages printed.
+ *
+ * The seeder announces to trackerUrl, the leecher to leecherTrackerUrl (default: the same; the
+ * cluster test gives each another node). beforeFetch(seeded), when given, is awaited between the
+ * seeding and the fetch (the cluster test waits there until the leecher's node knows the seeder);
+ * if it throws, `error` says so and nothing is fetched.
  * @returns {Promise<{seeded?, got?, error?, log: string[], elapsedMs: number}>}
  */
-export async function runBrowserTransfer ({ origin, trackerUrl, version, timeoutMs }) {
+export async function runBrowserTransfer ({
+  origin, trackerUrl, leecherTrackerUrl = trackerUrl, version, timeoutMs, beforeFetch
+}) {
   const log = []
   const t0 = Date.now()
   const opened = await Promise.allSettled([
@@ -169,9 +176,17 @@ export async function runBrowserTransfer ({ origin, trackerUrl, version, timeout
     }
     out.seeded = await seeder.page.evaluate(seedInPage,
       { lib: version.lib, url: trackerUrl, size: FILE_SIZE })
+    if (beforeFetch) {
+      try {
+        await beforeFetch(out.seeded)
+      } catch (err) {
+        out.error = `before the fetch: ${err.message}`
+        return out
+      }
+    }
     // Build the magnet ourselves: only our tracker, nothing else to find peers with.
     const magnet = `magnet:?xt=urn:btih:${out.seeded.infoHash}&dn=random.bin` +
-      `&tr=${encodeURIComponent(trackerUrl)}`
+      `&tr=${encodeURIComponent(leecherTrackerUrl)}`
     out.got = await leecher.page.evaluate(fetchInPage,
       { lib: version.lib, magnet, timeoutMs })
     return out

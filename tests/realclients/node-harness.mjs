@@ -94,8 +94,13 @@ const gotText = (text) => (e) => e.ev === 'data' && e.text === text
  * @param {string} opts.url          tracker ws:// URL
  * @param {number} opts.windowMs     how long after the leecher starts to wait for both messages
  * @param {number} [opts.seederAnnounceMs] how long to wait for the seeder's first announce response
+ * @param {string} [opts.leecherUrl] the leecher's tracker URL (default: url; the cluster test gives
+ *                                   it another node)
+ * @param {function} [opts.beforeLeecher] awaited with { infoHash } after the seeder's announce was
+ *                                   answered, before the leecher starts; if it throws, `error`
+ *                                   says so and no leecher is started
  */
-export async function runNodePair ({ url, windowMs, seederAnnounceMs = 20000 }) {
+export async function runNodePair ({ url, windowMs, seederAnnounceMs = 20000, leecherUrl = url, beforeLeecher }) {
   const infoHash = randomBytes(20).toString('hex')
   const nonce = randomBytes(4).toString('hex')
   const seederMsg = `hello from seeder ${nonce}`
@@ -109,6 +114,7 @@ export async function runNodePair ({ url, windowMs, seederAnnounceMs = 20000 }) 
     leecherAnnounced: false,
     seederGot: false,
     leecherGot: false,
+    error: null,
     anyConnect: false,
     anyPeer: false,
     doneMs: null,
@@ -123,8 +129,16 @@ export async function runNodePair ({ url, windowMs, seederAnnounceMs = 20000 }) 
     // offers are gathered (node-datachannel waits ~5 s), so this also sets the pace.
     result.seederAnnounced = await seeder.waitFor(isUpdate, Date.now() + seederAnnounceMs)
     if (!result.seederAnnounced) return result
+    if (beforeLeecher) {
+      try {
+        await beforeLeecher({ infoHash })
+      } catch (err) {
+        result.error = `before the leecher: ${err.message}`
+        return result
+      }
+    }
 
-    leecher = new PeerProcess('leecher', url, infoHash, leecherMsg)
+    leecher = new PeerProcess('leecher', leecherUrl, infoHash, leecherMsg)
     const deadline = Date.now() + windowMs
     await Promise.all([
       seeder.waitFor(gotText(leecherMsg), deadline),

@@ -109,5 +109,16 @@ window.t = {
             tick();
         });
     },
+    /** Like until, for an async predicate: awaits pred() every 20 ms until it gives a truthy value. */
+    async untilAsync(pred, timeout = 10000, what = String(pred)) {
+        const t0 = Date.now();
+        let last;
+        for (;;) {
+            last = await pred();
+            if (last) return last;
+            if (Date.now() - t0 > timeout) throw new Error(`timed out waiting for ${what}`);
+            await new Promise((r) => setTimeout(r, 20));
+        }
+    },
 };
 window.st = st;
