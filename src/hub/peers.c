@@ -310,20 +310,26 @@ void peers_on_claim(void *server, const cluster_claim_req_t *req, int result,
         return;
     }
     if (ours) {
+        /* Our former holder, or a mirror entry Redis has overruled, is kicked (and released at
+         * once). The holder Redis names is kicked too when the mirror did not know it: it may
+         * have claimed the ID after the last record we saw. */
         registry_entry_t *stale = registry_find(s->registry, req->id, req->len);
-        if (stale != NULL)
-            kick(s, stale); /* our former holder, or a mirror entry Redis has overruled */
+        peer_handle_t was = {UINT32_MAX, 0, 0};
+        if (stale != NULL) {
+            was = stale->at;
+            kick(s, stale); /* frees stale */
+        }
         if (result == CLUSTER_RECLAIMED && old != NULL &&
             old->node != cluster_node_id(s->cluster)) {
             int idx = peers_node_index(s, old->node);
-            if (idx > 0) {
+            if (idx > 0 &&
+                !(was.node == (uint32_t)idx && was.slot == old->slot && was.gen == old->gen)) {
                 wire_rec_t r = {.type = WIRE_KICK,
                                 .slot = old->slot,
                                 .gen = old->gen,
                                 .payload = (const uint8_t *)"replaced",
                                 .payload_len = 8};
-                if (stale == NULL || stale->at.node != (uint32_t)idx)
-                    cluster_send(s->cluster, old->node, &r);
+                cluster_send(s->cluster, old->node, &r);
             }
         }
         hold(s, c, req->id, req->len, req->dialect, req->has_new ? req->new_token : NULL);

@@ -8,6 +8,7 @@
 #include "hub/peers.h"
 #include "proto/st.h"
 #include "proto/wt.h"
+#include "ws/utf8.h"
 
 /* The dialect a kind of delivery is for. */
 static int kind_dialect(int kind) {
@@ -73,7 +74,9 @@ int route_deliver(server_t *s, const delivery_t *d, uint32_t *retry_ms) {
 static void on_deliver(server_t *s, uint64_t from_node, const wire_rec_t *r) {
     s->count.remote_in++;
     conn_t *dst = peers_resolve(s, r->slot, r->gen);
-    if (dst == NULL) {
+    /* Another node built the frame; still, only valid UTF-8 goes into a text frame, whatever a
+     * channel carried. */
+    if (dst == NULL || !utf8_valid(r->payload, r->payload_len)) {
         s->count.dropped++;
         return;
     }
@@ -106,6 +109,8 @@ static void on_refused(server_t *s, const wire_rec_t *r) {
     case WIRE_ST_ANSWER:
     case WIRE_ST_CANDIDATE: {
         static const char *const names[] = {"offer", "answer", "candidate"};
+        if (!st_peer_id_valid((const char *)r->id, r->id_len))
+            return; /* it would be written into the error as "to" */
         st_limited_t what = {names[r->kind - WIRE_ST_OFFER], (const char *)r->id, r->id_len, ih};
         st_rate_limited(s, c, &what, r->retry_ms, "that peer is receiving signals too fast");
         break;
@@ -143,6 +148,16 @@ void route_on_record(void *server, uint64_t from_node, const wire_rec_t *r) {
     }
     case WIRE_HELLO:
         peers_snapshot(s, from_node);
+        break;
+    case WIRE_PEER_UP:
+        /* Only IDs a client of that dialect could have claimed: they are written into frames
+         * (announce answers, relays) as they are. */
+        if (r->dialect == DIALECT_ST ? !st_peer_id_valid((const char *)r->id, r->id_len)
+                                     : r->id_len != 20) {
+            s->count.dropped++;
+            break;
+        }
+        peers_apply(s, (uint32_t)idx, r);
         break;
     default:
         peers_apply(s, (uint32_t)idx, r);

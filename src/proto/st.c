@@ -80,20 +80,26 @@ static void bad_field(server_t *s, conn_t *c, const char *ref, const char *field
 
 /* ---- field readers ------------------------------------------------------------------------- */
 
+int st_peer_id_valid(const char *id, size_t n) {
+    if (n == 0 || n > ST_MAX_PEER_ID)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = id[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == '~' || ch == '-';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 /* Reads an ST peer ID from a string token. Returns its length, or -1 when invalid. */
 static int read_peer_id(const char *src, const json_tok_t *t, char out[ST_MAX_PEER_ID]) {
     if (t->type != JSON_STRING)
         return -1;
     int n = json_str_unescape(src, t, out, ST_MAX_PEER_ID);
-    if (n <= 0)
+    if (n <= 0 || !st_peer_id_valid(out, (size_t)n))
         return -1;
-    for (int i = 0; i < n; i++) {
-        char ch = out[i];
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                 ch == '.' || ch == '_' || ch == '~' || ch == '-';
-        if (!ok)
-            return -1;
-    }
     return n;
 }
 

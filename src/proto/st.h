@@ -11,6 +11,9 @@
 /* ST peer IDs: 1 to ST_MAX_PEER_ID characters of A-Za-z0-9._~- */
 #define ST_MAX_PEER_ID 64
 
+/* Returns 1 when id[0..n) is a valid ST peer ID. */
+int st_peer_id_valid(const char *id, size_t n);
+
 /* Handles one ST message whose tokens are in s->toks (token 0 is the object). */
 void st_handle(server_t *s, conn_t *c, const char *src, int ntoks);
 
