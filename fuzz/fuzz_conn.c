@@ -117,13 +117,6 @@ static int trace;
 static json_tok_t out_toks[FUZZ_OUT_TOKENS];
 
 /* Aborts with a message when cond is false, so that libFuzzer records the input. */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void destroy_server(void) {
     fuzz_server_destroy(&srv, db_path);

@@ -36,14 +36,6 @@
 /* Records applied per input at most. */
 #define FUZZ_MAX_RECORDS 256
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 static const uint64_t nodes[3] = {0x1111111111111111ULL, 0x2222222222222222ULL,
                                   0x0000000000000003ULL};
 

@@ -49,14 +49,6 @@
 /* Peers of a scene. */
 #define FUZZ_PEERS 3
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 /* The swarms a connection's peer is in, and how many (none before it holds a peer ID). */
 #define MEMBERS(c) ((c)->peer != NULL ? (c)->peer->members : NULL)
 #define NSWARMS(c) ((c)->peer != NULL ? (c)->peer->nswarms : 0u)

@@ -1,5 +1,6 @@
-/* fuzz_server.h: what the whole-server fuzz targets (fuzz_conn, fuzz_proto) share: a server
- * without a listening socket, on a throwaway database named after the target and the process. */
+/* fuzz_server.h: what the whole-server fuzz targets (fuzz_conn, fuzz_proto, fuzz_mirror) share: a
+ * server without a listening socket, on a throwaway database named after the target and the
+ * process. */
 #ifndef SIG_FUZZ_SERVER_H
 #define SIG_FUZZ_SERVER_H
 
@@ -11,6 +12,16 @@
 #include "config/config.h"
 #include "hub/ctx.h"
 #include "server/server.h"
+
+/* Aborts with the failed condition when an invariant does not hold, so libFuzzer records the
+ * input. */
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 /* Longest database path the targets build. */
 #define FUZZ_DB_PATH_BYTES 128

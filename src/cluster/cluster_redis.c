@@ -291,36 +291,28 @@ static void ev_update(rconn_t *rc) {
     rc->registered = 1;
 }
 
-static void ev_add_read(void *p) {
-    rconn_t *rc = p;
-    if (!rc->reading) {
-        rc->reading = 1;
+/* Turns reading or writing interest on or off (hiredis asks through these four). */
+static void ev_set(rconn_t *rc, int *flag, int on) {
+    if (*flag != on) {
+        *flag = on;
         ev_update(rc);
     }
+}
+
+static void ev_add_read(void *p) {
+    ev_set(p, &((rconn_t *)p)->reading, 1);
 }
 
 static void ev_del_read(void *p) {
-    rconn_t *rc = p;
-    if (rc->reading) {
-        rc->reading = 0;
-        ev_update(rc);
-    }
+    ev_set(p, &((rconn_t *)p)->reading, 0);
 }
 
 static void ev_add_write(void *p) {
-    rconn_t *rc = p;
-    if (!rc->writing) {
-        rc->writing = 1;
-        ev_update(rc);
-    }
+    ev_set(p, &((rconn_t *)p)->writing, 1);
 }
 
 static void ev_del_write(void *p) {
-    rconn_t *rc = p;
-    if (rc->writing) {
-        rc->writing = 0;
-        ev_update(rc);
-    }
+    ev_set(p, &((rconn_t *)p)->writing, 0);
 }
 
 /* hiredis frees the context: forget the descriptor before it is closed. */
