@@ -390,7 +390,10 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
     else
         r = tracker_scrape(s, c, ihs, count, v);
     if (r == -EAGAIN)
-        st_error(s, c, "unavailable", "the cluster store is unreachable; retry shortly", ref);
+        st_error(s, c, "unavailable",
+                 "the infohash database cannot be read now (in cluster mode: Redis is "
+                 "unreachable); retry shortly",
+                 ref);
     if (r == 0 && out_can_send(s, c)) {
         buf_t *b = &c->out;
         size_t off = out_begin(c);

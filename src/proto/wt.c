@@ -369,7 +369,8 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
         r = tracker_scrape(s, c, ihs, count, v);
     if (r == -EAGAIN)
         wt_failure(s, c, "scrape", NULL,
-                   "tracker temporarily unavailable (cluster store unreachable): retry shortly");
+                   "tracker temporarily unavailable (the infohash database cannot be read): retry "
+                   "shortly");
     if (r == 0 && out_can_send(s, c)) {
         buf_t *b = &c->out;
         size_t off = out_begin(c);
