@@ -313,3 +313,35 @@ test('cluster: a second tab that shows the token on the other node takes the ID;
     const probeId = randomPeerId('free');
     assert.equal((await olaOn(0, probeId)).ok, true, 'node 0 should still accept other IDs');
 });
+
+test('cluster: while a node cannot reach Redis, connect() keeps the stored ID and token and retries; it gets them once Redis is back', async () => {
+    const url0 = cl.nodes[0].url;
+    const ctx = await context();
+    const [p, q] = await Promise.all([openPage(ctx, web.origin), openPage(ctx, web.origin)]);
+    // A tab gets an ID, then goes away (its ID is released); its session is what a reload keeps.
+    const first = await p.evaluate(async (url) => {
+        const c = await st.connect(url);
+        const r = { peerId: c.peerId, stored: sessionStorage.getItem(`sigtracker:${url}`) };
+        c.close();
+        return r;
+    }, url0);
+    // Released: another connection can claim it (and gives it back when it closes).
+    await waitFor(async () => (await olaOn(1, first.peerId)).ok,
+        { timeoutMs: PROPAGATION_MS, what: 'the first tab\'s ID released' });
+
+    await cl.redis.stop();
+    await waitFor(async () => (await fetch(`${cl.nodes[0].httpBase}/health`)).status === 503, { timeoutMs: 5000, what: 'node 0 reports Redis down' });
+    // The reloaded tab connects while Redis is down: refused with "unavailable", retried.
+    await q.evaluate(({ url, stored }) => {
+        sessionStorage.setItem(`sigtracker:${url}`, stored);
+        window.events = [];
+        window.pending = st.connect(url, { connectTimeout: 20000 }).then(
+            (c) => { window.client = c; return { peerId: c.peerId }; },
+            (e) => ({ error: e.code }));
+    }, { url: url0, stored: first.stored });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await cl.redis.start();
+    const got = await q.evaluate(() => window.pending);
+    assert.deepEqual(got, { peerId: first.peerId }, 'the stored ID comes back once Redis is back');
+    await cl.ready(2);
+});
