@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +35,8 @@
 /* Bytes waiting to be written to Redis above which the connection is dropped (and rebuilt once
  * Redis answers again), so a paused Redis cannot make a node buffer without bound. */
 #define CLUSTER_MAX_BACKLOG_BYTES (64u << 20)
+/* Reads (of up to 16 KiB each, hiredis's size) per readiness event of a Redis connection. */
+#define CLUSTER_READS_PER_EVENT 64
 /* Malformed channel messages logged at most once per this many milliseconds. */
 #define CLUSTER_LOG_EVERY_MS 10000
 /* Releases remembered while Redis is unreachable, at most; beyond it the ID stays held in Redis
@@ -334,8 +337,18 @@ int cluster_owns(const cluster_t *cl, const void *ptr) {
 
 void cluster_on_event(cluster_t *cl, const void *ptr, uint32_t events) {
     rconn_t *rc = ptr == &cl->cmd ? &cl->cmd : &cl->sub;
-    if (rc->ac != NULL && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+    /* hiredis reads 16 KiB per call. A node busy with its clients gets one event per iteration
+     * for this descriptor, so reading only once would let the channel traffic of the other
+     * nodes pile up in Redis until Redis drops the subscriber (client-output-buffer-limit
+     * pubsub): read what is there, up to a budget. */
+    for (int i = 0; i < CLUSTER_READS_PER_EVENT && rc->ac != NULL &&
+                    (events & (EPOLLIN | EPOLLERR | EPOLLHUP));
+         i++) {
         redisAsyncHandleRead(rc->ac);
+        int avail = 0;
+        if (rc->ac == NULL || rc->fd < 0 || ioctl(rc->fd, FIONREAD, &avail) != 0 || avail <= 0)
+            break;
+    }
     if (rc->ac != NULL && (events & (EPOLLOUT | EPOLLERR)))
         redisAsyncHandleWrite(rc->ac);
 }
@@ -690,7 +703,13 @@ void cluster_flush(cluster_t *cl) {
         log_msg(LOG_WARN, "cluster: over %u MiB wait to be written to Redis; reconnecting",
                 CLUSTER_MAX_BACKLOG_BYTES >> 20);
         drop_connections(cl);
+        return;
     }
+    /* Write now rather than at the next writability event: that saves a loop iteration on
+     * every relay that crosses nodes. What does not fit waits for EPOLLOUT as usual. */
+    if (cl->cmd.ac != NULL && cl->cmd.connected && cl->cmd.ac->c.obuf != NULL &&
+        sdslen(cl->cmd.ac->c.obuf) > 0)
+        redisAsyncHandleWrite(cl->cmd.ac);
 }
 
 /* ---- heartbeat ----------------------------------------------------------------------------- */
