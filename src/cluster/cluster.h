@@ -90,6 +90,10 @@ int cluster_state(const cluster_t *cl);
 int cluster_owns(const cluster_t *cl, const void *ptr);
 void cluster_on_event(cluster_t *cl, const void *ptr, uint32_t events);
 
+/* Reads the records waiting on the channel connection (the loop calls it between batches of
+ * client events, so a busy node keeps up with the others' records). */
+void cluster_drain(cluster_t *cl);
+
 /* Once per second: heartbeat, overdue replies, reconnect backoff, pending-claim timeouts. */
 void cluster_tick(cluster_t *cl, uint64_t now_ms, uint64_t connections, uint64_t identified);
 

@@ -335,22 +335,31 @@ int cluster_owns(const cluster_t *cl, const void *ptr) {
     return ptr == &cl->cmd || ptr == &cl->sub;
 }
 
-void cluster_on_event(cluster_t *cl, const void *ptr, uint32_t events) {
-    rconn_t *rc = ptr == &cl->cmd ? &cl->cmd : &cl->sub;
-    /* hiredis reads 16 KiB per call. A node busy with its clients gets one event per iteration
-     * for this descriptor, so reading only once would let the channel traffic of the other
-     * nodes pile up in Redis until Redis drops the subscriber (client-output-buffer-limit
-     * pubsub): read what is there, up to a budget. */
-    for (int i = 0; i < CLUSTER_READS_PER_EVENT && rc->ac != NULL &&
-                    (events & (EPOLLIN | EPOLLERR | EPOLLHUP));
-         i++) {
+/* Reads what the connection has, up to CLUSTER_READS_PER_EVENT reads of hiredis's 16 KiB. */
+static void read_available(rconn_t *rc) {
+    for (int i = 0; i < CLUSTER_READS_PER_EVENT && rc->ac != NULL; i++) {
         redisAsyncHandleRead(rc->ac);
         int avail = 0;
         if (rc->ac == NULL || rc->fd < 0 || ioctl(rc->fd, FIONREAD, &avail) != 0 || avail <= 0)
             break;
     }
+}
+
+void cluster_on_event(cluster_t *cl, const void *ptr, uint32_t events) {
+    rconn_t *rc = ptr == &cl->cmd ? &cl->cmd : &cl->sub;
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        read_available(rc);
     if (rc->ac != NULL && (events & (EPOLLOUT | EPOLLERR)))
         redisAsyncHandleWrite(rc->ac);
+}
+
+void cluster_drain(cluster_t *cl) {
+    /* A node busy with its clients gets one readiness event per iteration for the channel
+     * connection, and a socket holds a few hundred KiB: reading only then would let the other
+     * nodes' records pile up in Redis until Redis drops the subscriber
+     * (client-output-buffer-limit pubsub). The loop calls this between batches of events. */
+    if (cl->sub.ac != NULL && cl->sub.connected)
+        read_available(&cl->sub);
 }
 
 /* ---- connection lifecycle ------------------------------------------------------------------ */

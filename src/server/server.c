@@ -31,6 +31,8 @@
 #define SERVER_RESERVED_FDS 32
 /* Events handled per epoll_wait call. */
 #define SERVER_MAX_EVENTS 256
+/* Cluster mode: client events handled between two reads of the other nodes' records. */
+#define SERVER_EVENTS_PER_DRAIN 32
 /* Connections accepted per readiness event of the listener, so a connection flood cannot starve
  * the peers already connected. */
 #define SERVER_ACCEPTS_PER_EVENT 64
@@ -431,6 +433,8 @@ static void handle_events(server_t *s, int timeout_ms) {
     int n = epoll_wait(s->epfd, evs, SERVER_MAX_EVENTS, timeout_ms);
     server_update_clock(s);
     for (int i = 0; i < n; i++) {
+        if (s->cluster != NULL && i > 0 && i % SERVER_EVENTS_PER_DRAIN == 0)
+            cluster_drain(s->cluster);
         void *p = evs[i].data.ptr;
         if (p == &listener_marker) {
             on_accept(s);
