@@ -130,6 +130,10 @@ void cluster_send(cluster_t *cl, uint64_t node, const wire_rec_t *r);
 /* Sends the queued records: one PUBLISH per destination, pipelined. End of every iteration. */
 void cluster_flush(cluster_t *cl);
 
+/* Returns 1 when a relay to another node should be dropped rather than sent: Redis is not up,
+ * or over 8 MiB already wait to be written to it (overload). */
+int cluster_congested(const cluster_t *cl);
+
 /* Says this node is leaving (shutdown): it is removed from the live nodes at once, so the
  * others forget its peers at their next heartbeat instead of after --node-timeout. */
 void cluster_leave(cluster_t *cl);

@@ -39,6 +39,10 @@
 #define CLUSTER_READS_PER_EVENT 64
 /* Malformed channel messages logged at most once per this many milliseconds. */
 #define CLUSTER_LOG_EVERY_MS 10000
+/* Bytes waiting to be written to Redis above which relays to other nodes are dropped (as for a
+ * slow reader) rather than queued: under overload, relays give way before membership records,
+ * and long before the connection itself (CLUSTER_MAX_BACKLOG_BYTES). */
+#define CLUSTER_RELAY_BACKLOG_BYTES (8u << 20)
 /* Releases remembered while Redis is unreachable, at most; beyond it the ID stays held in Redis
  * until this node dies (it is logged). */
 #define CLUSTER_MAX_PENDING_RELEASES 1000000
@@ -953,6 +957,12 @@ void cluster_leave(cluster_t *cl) {
     const char *a2[] = {"HDEL", "st:nodeinfo", cl->node_hex};
     if (cluster__command(cl, NULL, NULL, 3, a1, NULL) == 0)
         (void)cluster__command(cl, NULL, NULL, 3, a2, NULL);
+}
+
+int cluster_congested(const cluster_t *cl) {
+    const redisAsyncContext *ac = cl->cmd.ac;
+    return cl->state != CLUSTER_UP ||
+           (ac != NULL && ac->c.obuf != NULL && sdslen(ac->c.obuf) > CLUSTER_RELAY_BACKLOG_BYTES);
 }
 
 int cluster_busy(const cluster_t *cl) {

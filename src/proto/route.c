@@ -48,6 +48,10 @@ int route_deliver(server_t *s, const delivery_t *d, uint32_t *retry_ms) {
     uint64_t node = peers_node_id(s, d->to.node);
     if (s->cluster == NULL || node == 0 || d->len > WIRE_MAX_PAYLOAD_BYTES)
         return -ENOENT;
+    if (cluster_congested(s->cluster)) {
+        s->count.dropped++; /* as for a receiver that reads too slowly */
+        return -ENOBUFS;
+    }
     wire_rec_t r = {.type = WIRE_DELIVER,
                     .kind = d->kind,
                     .slot = d->to.slot,

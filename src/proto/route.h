@@ -27,7 +27,8 @@ typedef struct delivery {
 /* Delivers d. Returns 0 when queued on a receiver of this node; -EINPROGRESS when sent to the
  * receiver's node (a refusal there comes back later and becomes the dialect's rate-limit answer
  * to the sender); -EAGAIN when the receiver's signal bucket refuses (*retry_ms says when to
- * retry); -ENOBUFS when the receiver reads too slowly (dropped and counted); -ENOENT when the
+ * retry); -ENOBUFS when the receiver reads too slowly, or when the way to its node is congested
+ (over 8 MiB wait for Redis: dropped and counted, as for a slow reader); -ENOENT when the
  * receiver is gone or speaks another dialect. */
 int route_deliver(server_t *s, const delivery_t *d, uint32_t *retry_ms);
 
