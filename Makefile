@@ -44,7 +44,7 @@ UNIT_BINS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 TSAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tsan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit integration asan tsan cluster cluster-demo realclients clientjs fuzz fuzz-build fuzz-ci bench format format-check clean
+.PHONY: all deps run test unit integration asan tsan cluster cluster-demo realclients clientjs fuzz fuzz-build fuzz-ci bench bench-cluster format format-check clean
 
 all: $(BUILD)/sigtracker
 
@@ -128,6 +128,11 @@ bench:
 	@scripts/install-deps.sh
 	$(MAKE) -C bench
 	bench/run.sh
+
+# Cluster mode's benchmarks (about 5 minutes; docs/benchmarks.md section 8).
+bench-cluster:
+	@scripts/install-deps.sh
+	bench/cluster.sh
 
 format:
 	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c fuzz/*.h bench/*.c)

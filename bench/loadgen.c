@@ -15,10 +15,12 @@
  *               candidate relays between the returned peers.
  *
  * Besides the active connections it can hold idle ones (--idle, spread over source addresses
- * 127.0.0.2 and up) and churn connections (--churn per second). It measures over a window that
- * starts once every connection is open and a warm-up has passed, reads the server's CPU time and
- * memory from /proc when given its pid, and ends with a human-readable report and one
- * "RESULT key=value ..." line for scripts. */
+ * 127.0.0.2 and up) and churn connections (--churn per second). Given several ports (--port
+ * A,B,...: the nodes of a sigtracker cluster) it deals its connections round-robin over them and
+ * tells relays that crossed from one port to another from those that stayed on one. It measures
+ * over a window that starts once every connection is open and a warm-up has passed, reads the
+ * server's CPU time and memory from /proc when given its pid (or several pids, summed), and ends
+ * with a human-readable report and one "RESULT key=value ..." line for scripts. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -102,6 +104,9 @@
 #define NS_PER_MS 1000000ull
 /* The largest fd budget this program claims beyond its connections (epoll, stdio, stats). */
 #define SPARE_FDS 16
+/* Most ports (--port A,B,...) and server processes (--server-pid A,B,...) one run may name. */
+#define MAX_PORTS 16
+#define MAX_PIDS 16
 
 /* A fake SDP of about 200 bytes, JSON-escaped, in offers and answers. */
 #define FAKE_SDP                                                                                   \
@@ -536,11 +541,15 @@ enum { MODE_WT, MODE_ST };
 
 static struct {
     const char *host;
-    int port;
+    int port;             /* the first of ports[] */
+    int ports[MAX_PORTS]; /* connection i goes to ports[i % nports] */
+    uint32_t nports;
     int mode;
     uint32_t connections, idle, window, offers, torrents, numwant, per_addr, addr_base;
     double churn, scrape_ratio, duration, warmup, rate, ramp_timeout, req_timeout;
-    pid_t server_pid;
+    pid_t server_pid; /* the first of server_pids[]; 0 = none */
+    pid_t server_pids[MAX_PIDS];
+    uint32_t nserver_pids; /* their CPU time and memory are summed */
     bool server_stats;
     uint64_t seed;
 } g_cfg = {
@@ -569,6 +578,8 @@ typedef struct {
     uint64_t errors, closes, timeouts, unmatched, bad_messages, connect_failures, upgrade_failures;
     uint64_t churn_done, reopens;
     hist_t ann, offer, answer, churn;
+    /* With several ports: offers delivered on another port than the offerer's, and on its own. */
+    hist_t offer_cross, offer_local;
 } counts_t;
 
 static counts_t g_n;
@@ -637,6 +648,7 @@ struct conn {
     uint8_t dirty, waiting, queued;
     uint8_t frag_op, nreq, req_head, st_id_len;
     uint32_t index, addr;
+    uint8_t port_ix; /* index into g_cfg.ports[] (and g_server[]) */
     uint64_t opened_ns;
     req_t req[MAX_WINDOW];
     uint8_t peer_id[ID_BYTES];
@@ -657,8 +669,10 @@ static int g_ep = -1;
 static conn_t *g_dirty_head;
 static conn_t *g_wait_head, *g_wait_tail;
 static double g_credit;
-static struct sockaddr_in g_server;
-static char g_host_header[64];
+static struct sockaddr_in g_server[MAX_PORTS];
+static char g_host_header[MAX_PORTS][64];
+static char g_target[256]; /* for the report: HOST:PORT or HOST:PORT,PORT,... */
+static uint8_t g_port_key; /* hides the offerer's port index in offer IDs (with several ports) */
 static uint8_t (*g_ih)[ID_BYTES];
 static char (*g_ih_json)[ID_JSON_MAX];
 static uint8_t *g_ih_json_len;
@@ -681,11 +695,25 @@ static uint32_t pick_torrent(void) {
 }
 
 /* An offer ID carries its send time (XOR a per-run key) in its first 8 bytes, so a relayed offer
- * tells its own latency wherever it lands, without a table. */
-static void make_offer_id(uint8_t id[ID_BYTES], uint64_t t) {
+ * tells its own latency wherever it lands, without a table. With several ports the next byte
+ * carries the offerer's port index (XOR another key), so the receiver can tell whether the offer
+ * crossed between nodes. */
+static void make_offer_id(uint8_t id[ID_BYTES], uint64_t t, const conn_t *from) {
     uint64_t x = t ^ g_ts_key;
     memcpy(id, &x, sizeof(x));
     rnd_bytes(id + sizeof(x), ID_BYTES - sizeof(x));
+    if (g_cfg.nports > 1)
+        id[sizeof(x)] = (uint8_t)(from->port_ix ^ g_port_key);
+}
+
+/* Records an offer's delivery latency; with several ports also as crossed or not. */
+static void offer_delivered(const conn_t *to, const uint8_t id[ID_BYTES], uint64_t t,
+                            uint64_t now) {
+    hist_add(&g_n.offer, now - t);
+    if (g_cfg.nports > 1) {
+        uint8_t from = (uint8_t)(id[sizeof(uint64_t)] ^ g_port_key);
+        hist_add(from == to->port_ix ? &g_n.offer_local : &g_n.offer_cross, now - t);
+    }
 }
 
 /* Returns the send time hidden in an offer ID, or 0 when it is not one of ours. */
@@ -904,7 +932,7 @@ static void conn_open(conn_t *c) {
     c->opened_ns = now_ns();
     c->pending = 1;
     g_pending++;
-    int r = connect(fd, (struct sockaddr *)&g_server, sizeof(g_server));
+    int r = connect(fd, (struct sockaddr *)&g_server[c->port_ix], sizeof(g_server[0]));
     if (r != 0 && errno != EINPROGRESS) {
         g_n.connect_failures++;
         note_reason("connect: %s", strerror(errno));
@@ -941,7 +969,7 @@ static void send_upgrade(conn_t *c) {
     int n = snprintf(req, sizeof(req),
                      "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     g_host_header, c->ws_key);
+                     g_host_header[c->port_ix], c->ws_key);
     buf_append(&c->out, req, (size_t)n);
     c->state = CS_UPGRADING;
     mark_dirty(c);
@@ -1046,7 +1074,7 @@ static void wt_announce(conn_t *c, uint32_t t, uint32_t noffers) {
         SB_LIT(",\"offers\":[");
         for (uint32_t i = 0; i < noffers; i++) {
             uint8_t id[ID_BYTES];
-            make_offer_id(id, now);
+            make_offer_id(id, now, c);
             if (i)
                 SB_LIT(",");
             SB_LIT("{\"offer\":{\"type\":\"offer\",\"sdp\":\"" FAKE_SDP "\"},\"offer_id\":");
@@ -1191,7 +1219,7 @@ static void wt_on_offer(conn_t *c, const field_t *f, int nf, uint64_t now) {
     g_n.offers_recv++;
     uint64_t t = offer_time(id, now);
     if (t && g_measuring)
-        hist_add(&g_n.offer, now - t);
+        offer_delivered(c, id, t, now);
     if (c->kind != KIND_ACTIVE || g_stop)
         return;
     /* The answer names the swarm, the offerer and the offer exactly as the server wrote them. */
@@ -1336,7 +1364,7 @@ static void st_offer_peers(conn_t *c, const field_t *peers, uint64_t now) {
         const field_t *id = n > 0 ? field_get(pf, n, "peer_id") : NULL;
         if (id != NULL) {
             uint8_t oid[ID_BYTES];
-            make_offer_id(oid, now);
+            make_offer_id(oid, now, c);
             st_signal("offer", id->val, id->vlen, oid);
             send_msg(c);
             g_n.offers_sent++;
@@ -1382,8 +1410,12 @@ static void st_message(conn_t *c, const char *p, size_t n, uint64_t now) {
             g_n.offers_recv++;
         else
             g_n.answers_recv++;
-        if (t && g_measuring)
-            hist_add(offer ? &g_n.offer : &g_n.answer, now - t);
+        if (t && g_measuring) {
+            if (offer)
+                offer_delivered(c, id, t, now);
+            else
+                hist_add(&g_n.answer, now - t);
+        }
         if (c->kind != KIND_ACTIVE || g_stop)
             return;
         /* Offer -> answer; answer -> one trickled candidate, as a WebRTC peer would. */
@@ -1684,6 +1716,18 @@ static double machine_busy(void) {
     return (double)busy / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The CPU seconds of every --server-pid together, or -1 when one cannot be read. */
+static double servers_cpu(void) {
+    double sum = 0;
+    for (uint32_t i = 0; i < g_cfg.nserver_pids; i++) {
+        double v = proc_cpu(g_cfg.server_pids[i]);
+        if (v < 0)
+            return -1;
+        sum += v;
+    }
+    return sum;
+}
+
 /* Reads VmRSS and VmHWM (kB) of the server. Returns 0 or -1. */
 static int proc_mem(pid_t pid, long *rss, long *hwm) {
     char path[64], line[256];
@@ -1702,13 +1746,27 @@ static int proc_mem(pid_t pid, long *rss, long *hwm) {
     return 0;
 }
 
+/* VmRSS and VmHWM (kB) of every --server-pid, summed. Returns 0, or -1 when one cannot be read. */
+static int servers_mem(long *rss, long *hwm) {
+    *rss = *hwm = 0;
+    for (uint32_t i = 0; i < g_cfg.nserver_pids; i++) {
+        long r, h;
+        if (proc_mem(g_cfg.server_pids[i], &r, &h) != 0)
+            return -1;
+        *rss += r;
+        *hwm += h;
+    }
+    return 0;
+}
+
 /* The server-side counters that show drops and refusals (sigtracker's GET /stats.json). */
 static const char *const STAT_KEYS[] = {"dropped",  "rate_limited", "protocol_errors",
                                         "timeouts", "refused",      "shed"};
 #define NSTAT (sizeof(STAT_KEYS) / sizeof(STAT_KEYS[0]))
 
-/* Fetches /stats.json with a blocking request. Returns 0 and fills v, or -1. */
-static int fetch_stats(uint64_t v[NSTAT]) {
+/* Fetches /stats.json from the server at port index k with a blocking request. Returns 0 and
+ * fills v, or -1. */
+static int fetch_stats_one(uint32_t k, uint64_t v[NSTAT]) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -1717,11 +1775,11 @@ static int fetch_stats(uint64_t v[NSTAT]) {
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     static char resp[64 * 1024];
     size_t n = 0;
-    if (connect(fd, (struct sockaddr *)&g_server, sizeof(g_server)) == 0) {
+    if (connect(fd, (struct sockaddr *)&g_server[k], sizeof(g_server[0])) == 0) {
         char req[256];
         int rl = snprintf(req, sizeof(req),
                           "GET /stats.json HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                          g_host_header);
+                          g_host_header[k]);
         if (send(fd, req, (size_t)rl, MSG_NOSIGNAL) == rl) {
             ssize_t r;
             while (n < sizeof(resp) - 1 && (r = recv(fd, resp + n, sizeof(resp) - 1 - n, 0)) > 0)
@@ -1745,6 +1803,19 @@ static int fetch_stats(uint64_t v[NSTAT]) {
     return 0;
 }
 
+/* Fetches /stats.json from the server on every port and sums the counters. Returns 0 or -1. */
+static int fetch_stats(uint64_t v[NSTAT]) {
+    memset(v, 0, NSTAT * sizeof(v[0]));
+    for (uint32_t k = 0; k < g_cfg.nports; k++) {
+        uint64_t one[NSTAT];
+        if (fetch_stats_one(k, one) != 0)
+            return -1;
+        for (size_t i = 0; i < NSTAT; i++)
+            v[i] += one[i];
+    }
+    return 0;
+}
+
 /* ---- the main loop ------------------------------------------------------------------------- */
 
 static void on_signal_stop(int sig) {
@@ -1756,7 +1827,8 @@ static void usage(void) {
     fputs(
         "usage: loadgen --port P [options]\n"
         "  --host A            server address (default 127.0.0.1)\n"
-        "  --port P            server port (ws://A:P/)\n"
+        "  --port P[,P2,...]   server port (ws://A:P/); several: connections dealt round-robin,\n"
+        "                      and relay latency split by whether the offer crossed ports\n"
         "  --mode wt|st        WebTorrent or sigtracker's ST dialect (default wt)\n"
         "  --connections N     active connections (default 100)\n"
         "  --idle M            idle connections: upgrade, one announce (ST: ola first), silence\n"
@@ -1771,7 +1843,8 @@ static void usage(void) {
         "  --warmup S          seconds between the last connection opening and the window (2)\n"
         "  --ramp-timeout S    give up waiting for connections to open after S s (default 60)\n"
         "  --req-timeout S     a request unanswered this long is counted and forgotten (10)\n"
-        "  --server-pid PID    read the server's CPU time and memory from /proc\n"
+        "  --server-pid PID[,PID2,...]  read the server's CPU time and memory from /proc\n"
+        "                      (several: summed, e.g. a cluster's nodes and its Redis)\n"
         "  --server-stats      read drop counters from the server's GET /stats.json (sigtracker)\n"
         "  --addr-base K       idle/churn sources are 127.0.0.K and up; 0 = no bind (default 2)\n"
         "  --per-addr N        idle/churn connections per source address (default 5000)\n"
@@ -1786,6 +1859,25 @@ static double arg_num(const char *s, const char *name, double lo, double hi) {
     if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi))
         die("--%s: want a number in [%g, %g], got \"%s\"", name, lo, hi, s);
     return v;
+}
+
+/* Parses "N" or "N,N,..." into at most max numbers in [lo, hi]. Returns how many. */
+static uint32_t arg_list(const char *s, const char *name, double lo, double hi, double *out,
+                         uint32_t max) {
+    char tmp[256];
+    if (strlen(s) >= sizeof(tmp))
+        die("--%s: list too long", name);
+    strcpy(tmp, s);
+    uint32_t n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(tmp, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        if (n == max)
+            die("--%s: at most %u values", name, max);
+        out[n++] = arg_num(t, name, lo, hi);
+    }
+    if (n == 0)
+        die("--%s: want a number or a comma-separated list", name);
+    return n;
 }
 
 static void parse_args(int argc, char **argv) {
@@ -1818,9 +1910,14 @@ static void parse_args(int argc, char **argv) {
         case 'h':
             g_cfg.host = optarg;
             break;
-        case 'p':
-            g_cfg.port = (int)arg_num(optarg, "port", 1, 65535);
+        case 'p': {
+            double v[MAX_PORTS];
+            g_cfg.nports = arg_list(optarg, "port", 1, 65535, v, MAX_PORTS);
+            for (uint32_t i = 0; i < g_cfg.nports; i++)
+                g_cfg.ports[i] = (int)v[i];
+            g_cfg.port = g_cfg.ports[0];
             break;
+        }
         case 'm':
             if (strcmp(optarg, "wt") == 0)
                 g_cfg.mode = MODE_WT;
@@ -1868,9 +1965,14 @@ static void parse_args(int argc, char **argv) {
         case 'T':
             g_cfg.req_timeout = arg_num(optarg, "req-timeout", 0.1, 3600);
             break;
-        case 'P':
-            g_cfg.server_pid = (pid_t)arg_num(optarg, "server-pid", 1, 1e9);
+        case 'P': {
+            double v[MAX_PIDS];
+            g_cfg.nserver_pids = arg_list(optarg, "server-pid", 1, 1e9, v, MAX_PIDS);
+            for (uint32_t i = 0; i < g_cfg.nserver_pids; i++)
+                g_cfg.server_pids[i] = (pid_t)v[i];
+            g_cfg.server_pid = g_cfg.server_pids[0];
             break;
+        }
         case 'S':
             g_cfg.server_stats = true;
             break;
@@ -1892,14 +1994,23 @@ static void parse_args(int argc, char **argv) {
 }
 
 static void setup(void) {
-    if (inet_pton(AF_INET, g_cfg.host, &g_server.sin_addr) != 1)
-        die("--host: want an IPv4 address, got \"%s\"", g_cfg.host);
-    g_server.sin_family = AF_INET;
-    g_server.sin_port = htons((uint16_t)g_cfg.port);
-    snprintf(g_host_header, sizeof(g_host_header), "%s:%d", g_cfg.host, g_cfg.port);
+    size_t tl = (size_t)snprintf(g_target, sizeof(g_target), "%s:", g_cfg.host);
+    for (uint32_t k = 0; k < g_cfg.nports; k++) {
+        struct sockaddr_in *a = &g_server[k];
+        if (inet_pton(AF_INET, g_cfg.host, &a->sin_addr) != 1)
+            die("--host: want an IPv4 address, got \"%s\"", g_cfg.host);
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)g_cfg.ports[k]);
+        snprintf(g_host_header[k], sizeof(g_host_header[k]), "%s:%d", g_cfg.host, g_cfg.ports[k]);
+        if (tl < sizeof(g_target))
+            tl += (size_t)snprintf(g_target + tl, sizeof(g_target) - tl, "%s%d", k ? "," : "",
+                                   g_cfg.ports[k]);
+    }
 
     g_rng = g_cfg.seed ? g_cfg.seed : now_ns() ^ ((uint64_t)getpid() << 32);
     g_ts_key = rnd64();
+    if (g_cfg.nports > 1)
+        g_port_key = (uint8_t)rnd64(); /* drawn only then: one port keeps the old random stream */
     g_ih = xrealloc(NULL, (size_t)g_cfg.torrents * sizeof(*g_ih));
     g_ih_json = xrealloc(NULL, (size_t)g_cfg.torrents * sizeof(*g_ih_json));
     g_ih_json_len = xrealloc(NULL, g_cfg.torrents);
@@ -1935,6 +2046,8 @@ static void setup(void) {
         c->index = i;
         c->kind = i < g_cfg.connections ? KIND_ACTIVE : i < g_churn_base ? KIND_IDLE : KIND_CHURN;
         c->addr = c->kind == KIND_IDLE ? i - g_cfg.connections : 0;
+        /* Active and idle connections each dealt round-robin over the ports from the first. */
+        c->port_ix = (uint8_t)((c->kind == KIND_IDLE ? i - g_cfg.connections : i) % g_cfg.nports);
     }
     /* Idle connections first, so that their swarms are full before the active ones start. */
     for (uint32_t i = g_cfg.connections; i < g_churn_base; i++)
@@ -1976,6 +2089,7 @@ static void churn_some(uint64_t now, uint64_t start) {
         conn_t *c = &g_conns[g_churn_free[--g_churn_nfree]];
         /* Churn sources rotate over their own addresses, after the idle ones. */
         c->addr = g_cfg.idle + (uint32_t)(g_churn_started % ((uint64_t)g_cfg.per_addr * 4));
+        c->port_ix = (uint8_t)(g_churn_started % g_cfg.nports);
         g_churn_started++;
         conn_open(c);
     }
@@ -2054,7 +2168,7 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
     double delta_per = held ? (double)(rss - rss0) * 1024.0 / held : 0;
     printf("loadgen: mode=%s ws://%s/ active=%u idle=%u churn=%g/s window=%u offers=%u "
            "torrents=%u rate=%s\n",
-           mode_name(), g_host_header, g_cfg.connections, g_cfg.idle, g_cfg.churn, g_cfg.window,
+           mode_name(), g_target, g_cfg.connections, g_cfg.idle, g_cfg.churn, g_cfg.window,
            g_cfg.offers, g_cfg.torrents, g_cfg.rate > 0 ? "capped" : "unlimited");
     if (g_cfg.rate > 0)
         printf("  rate cap: %.0f messages sent per second\n", g_cfg.rate);
@@ -2098,6 +2212,16 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
     printf("  latency offer sent->delivered: p50 %.0f us, p99 %.0f us, max %.0f us (%llu)\n",
            us(hist_quantile(&n->offer, 0.5)), us(hist_quantile(&n->offer, 0.99)), us(n->offer.max),
            (unsigned long long)n->offer.count);
+    if (g_cfg.nports > 1) {
+        printf("  latency offer delivered across ports (between nodes): p50 %.0f us, p99 %.0f us, "
+               "max %.0f us (%llu)\n",
+               us(hist_quantile(&n->offer_cross, 0.5)), us(hist_quantile(&n->offer_cross, 0.99)),
+               us(n->offer_cross.max), (unsigned long long)n->offer_cross.count);
+        printf("  latency offer delivered on the offerer's port (within a node): p50 %.0f us, "
+               "p99 %.0f us, max %.0f us (%llu)\n",
+               us(hist_quantile(&n->offer_local, 0.5)), us(hist_quantile(&n->offer_local, 0.99)),
+               us(n->offer_local.max), (unsigned long long)n->offer_local.count);
+    }
     printf("  latency offer sent->answer back: p50 %.0f us, p99 %.0f us, max %.0f us (%llu)\n",
            us(hist_quantile(&n->answer, 0.5)), us(hist_quantile(&n->answer, 0.99)),
            us(n->answer.max), (unsigned long long)n->answer.count);
@@ -2149,6 +2273,16 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
     if (have_stats)
         for (size_t i = 0; i < NSTAT; i++)
             printf(" srv_%s=%llu", STAT_KEYS[i], (unsigned long long)sd[i]);
+    /* Only with several ports, so that a one-port RESULT line stays what it was. */
+    if (g_cfg.nports > 1)
+        printf(" ports=%u offer_x_p50_us=%.0f offer_x_p99_us=%.0f offer_x_max_us=%.0f "
+               "offer_x_n=%llu offer_l_p50_us=%.0f offer_l_p99_us=%.0f offer_l_max_us=%.0f "
+               "offer_l_n=%llu",
+               g_cfg.nports, us(hist_quantile(&n->offer_cross, 0.5)),
+               us(hist_quantile(&n->offer_cross, 0.99)), us(n->offer_cross.max),
+               (unsigned long long)n->offer_cross.count, us(hist_quantile(&n->offer_local, 0.5)),
+               us(hist_quantile(&n->offer_local, 0.99)), us(n->offer_local.max),
+               (unsigned long long)n->offer_local.count);
     printf("\n");
     fflush(stdout);
 }
@@ -2160,8 +2294,8 @@ int main(int argc, char **argv) {
     setup();
     static struct epoll_event evs[MAX_EVENTS];
     long rss0 = 0, rss = 0, hwm = 0;
-    if (g_cfg.server_pid && proc_mem(g_cfg.server_pid, &rss0, &hwm) != 0)
-        die("cannot read /proc/%d/status", (int)g_cfg.server_pid);
+    if (g_cfg.server_pid && servers_mem(&rss0, &hwm) != 0)
+        die("cannot read /proc/PID/status of --server-pid");
 
     uint64_t start = now_ns(), phase_at = start, last_sweep = start, last_credit = start;
     uint64_t last_progress = start, churn_start = 0, end_at = 0;
@@ -2211,7 +2345,7 @@ int main(int argc, char **argv) {
             g_n.upgrade_failures = keep.upgrade_failures;
             g_n.reopens = keep.reopens;
             if (g_cfg.server_pid)
-                cpu0 = proc_cpu(g_cfg.server_pid);
+                cpu0 = servers_cpu();
             g_self_cpu_s = self_cpu();
             g_busy_s = machine_busy();
             if (g_cfg.server_stats)
@@ -2270,9 +2404,9 @@ int main(int argc, char **argv) {
     double window_s = phase == PH_MEASURE ? (double)(stop - phase_at) / NS_PER_S : 0;
     double cpu_s = 0;
     if (g_cfg.server_pid) {
-        double cpu1 = proc_cpu(g_cfg.server_pid);
+        double cpu1 = servers_cpu();
         cpu_s = phase == PH_MEASURE && cpu1 >= 0 && cpu0 >= 0 ? cpu1 - cpu0 : 0;
-        proc_mem(g_cfg.server_pid, &rss, &hwm);
+        servers_mem(&rss, &hwm);
     }
     if (have_stats)
         have_stats = fetch_stats(st1) == 0;

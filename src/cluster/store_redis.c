@@ -3,10 +3,11 @@
  * they outlive any node (and Redis restarts, with Redis persistence on: docs/cluster.md).
  *
  * Completions are added with HINCRBY at the end of the loop iteration that saw them (pipelined),
- * so a scrape on any node right after sees them. Seen-times are written every --db-flush
- * seconds. Reads are fetched for each scrape (HMGET, one round trip for all the infohashes of a
- * scrape) and kept for STORE_REDIS_FRESH_MS only, because other nodes change them. Completions
- * seen while Redis is unreachable wait in memory and are added once it is back. */
+ * so a scrape on any node right after sees them. Seen-times are written at --db-flush, to a
+ * minute's resolution (STORE_REDIS_SEEN_STEP_SECONDS). Reads are fetched for each scrape (HMGET,
+ * one round trip for all the infohashes of a scrape) and kept for STORE_REDIS_FRESH_MS only,
+ * because other nodes change them. Completions seen while Redis is unreachable wait in memory and
+ * are added once it is back. */
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -18,6 +19,10 @@
 #include "core/hmap.h"
 #include "core/log.h"
 
+/* Seen-times are kept to this resolution in Redis, in seconds: a record seen again is written
+ * once this much later than what Redis has, not at every --db-flush (every node writes the
+ * infohashes it sees, so the same ones come from every node). */
+#define STORE_REDIS_SEEN_STEP_SECONDS 60
 /* How long a fetched record answers reads, in milliseconds. */
 #define STORE_REDIS_FRESH_MS 250
 /* A record untouched and unread this long is dropped from memory, in milliseconds. */
@@ -37,6 +42,7 @@ typedef struct srec {
     uint64_t base;       /* completions in Redis when fetched */
     uint64_t unsent;     /* completions not yet sent to Redis */
     int64_t first_seen, last_seen, db_first, db_last;
+    int64_t written_last; /* the last_seen last written to Redis; 0 = nothing written yet */
 } srec_t;
 
 typedef struct store_redis {
@@ -196,19 +202,24 @@ typedef struct flush_ctx {
 static void flush_one(hmap_node_t *n, void *arg) {
     flush_ctx_t *fc = arg;
     srec_t *r = (srec_t *)n;
-    if (r->seen_dirty && fc->st->state == CLUSTER_UP) {
+    int idle = fc->now - r->used_ms > STORE_REDIS_IDLE_MS;
+    int due = r->written_last == 0 || idle ||
+              r->last_seen - r->written_last >= STORE_REDIS_SEEN_STEP_SECONDS;
+    if (r->seen_dirty && due && fc->st->state == CLUSTER_UP) {
         char key[47], first[24], last[24];
         key_of(r->ih, key);
         snprintf(first, sizeof(first), "%lld", (long long)r->first_seen);
         snprintf(last, sizeof(last), "%lld", (long long)r->last_seen);
         const char *a1[] = {"HSETNX", key, "f", first};
         const char *a2[] = {"HSET", key, "l", last};
-        if (cluster__command(fc->st->cl, NULL, NULL, 4, a1, NULL) == 0 &&
-            cluster__command(fc->st->cl, NULL, NULL, 4, a2, NULL) == 0)
+        /* first_seen is set once per record this node holds; HSETNX keeps the earliest. */
+        if ((r->written_last != 0 || cluster__command(fc->st->cl, NULL, NULL, 4, a1, NULL) == 0) &&
+            cluster__command(fc->st->cl, NULL, NULL, 4, a2, NULL) == 0) {
             r->seen_dirty = 0;
+            r->written_last = r->last_seen;
+        }
     }
-    if (!r->loading && !r->in_dirty && !r->seen_dirty &&
-        fc->now - r->used_ms > STORE_REDIS_IDLE_MS) {
+    if (!r->loading && !r->in_dirty && !r->seen_dirty && idle) {
         hmap_remove(&fc->st->recs, n);
         xfree(r);
     }
