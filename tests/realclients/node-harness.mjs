@@ -61,11 +61,15 @@ class PeerProcess {
   // Resolves true once pred matches an event, false at the deadline or when the process exits.
   waitFor (pred, deadline) {
     return new Promise((resolve) => {
+      let timer = null
       const check = () => {
         if (this.has(pred)) return finish(true)
         if (this.exit || Date.now() >= deadline) return finish(false)
+        // A timer may fire a moment before Date.now() reaches the deadline (timers run on the
+        // monotonic clock): arm it again, or a silent process would be waited for forever.
+        clearTimeout(timer)
+        timer = setTimeout(check, Math.max(1, deadline - Date.now()))
       }
-      const timer = setTimeout(check, Math.max(0, deadline - Date.now()))
       const finish = (v) => {
         clearTimeout(timer)
         this.waiters = this.waiters.filter((w) => w !== check)
