@@ -52,6 +52,8 @@ LOGS=$OUT/logs
 mkdir -p "$LOGS"
 TMP=$(mktemp -d)
 PROBLEMS=()
+# shellcheck source=bench/common.sh
+. bench/common.sh
 OTHERS=()
 NODE_PIDS=()
 NODE_NAMES=()
@@ -60,12 +62,6 @@ REDIS_PID=""
 REDIS_NAME=""
 REDIS_SOCK=""
 BG_PIDS=() # background load generators (part 3 and 4)
-
-log() { printf '%s\n' "$*" | tee -a "$OUT/progress.txt" >&2; }
-problem() {
-    PROBLEMS+=("$*")
-    log "PROBLEM: $*"
-}
 
 cleanup() {
     local p
@@ -80,56 +76,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- helpers (as in bench/run.sh) ---------------------------------------------------------------
+# ---- helpers (the shared ones are in bench/common.sh) ---------------------------------------------
 
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 12000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    echo "cluster.sh: no free port" >&2
-    exit 1
-}
-
-busy_ticks() {
-    local _cpu user nice system _idle _iowait irq softirq steal _rest
-    read -r _cpu user nice system _idle _iowait irq softirq steal _rest </proc/stat
-    echo $((user + nice + system + irq + softirq + steal))
-}
-HZ=$(getconf CLK_TCK)
-QUIET_PCT=30
-wait_quiet() {
-    local t b0 b1 pct=0
-    for ((t = 0; t < QUIET_S; t++)); do
-        b0=$(busy_ticks)
-        sleep 1
-        b1=$(busy_ticks)
-        pct=$(((b1 - b0) * 100 / HZ))
-        [ "$pct" -lt "$QUIET_PCT" ] && return 0
-    done
-    log "  (the machine stayed busy: $pct% of one core used by others after waiting ${QUIET_S}s)"
-}
-
-# get KEY: the value of KEY in the RESULT line R, or NA.
-R=""
-get() {
-    local v
-    v=$(sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $R")
-    echo "${v:-NA}"
-}
-median() {
-    printf '%s\n' "$@" | grep -v '^NA$' | grep -v '^$' | sort -g |
-        awk '{a[NR]=$1} END {if (NR==0) print "NA"; else if (NR%2) print a[(NR+1)/2];
-             else print (a[NR/2]+a[NR/2+1])/2}'
-}
-calc() {
-    case "$1 $2" in *NA*) echo NA; return ;; esac
-    awk "BEGIN { d = $2; if (d == 0) print \"NA\"; else printf \"%.${3:-2}f\", ($1) / d }"
-}
+R="" # the RESULT line of the last load generator run (see get)
 ms() { calc "$1" 1000 2; }
 
 # CPU ticks (utime + stime, all threads) of a process, from /proc/PID/stat.

@@ -1,0 +1,66 @@
+# bench/common.sh: the shell helpers bench/run.sh and bench/cluster.sh share. Sourced, not run;
+# the caller sets OUT (its results folder), PROBLEMS=() and QUIET_S before using them.
+
+log() { printf '%s\n' "$*" | tee -a "$OUT/progress.txt" >&2; }
+problem() {
+    PROBLEMS+=("$*")
+    log "PROBLEM: $*"
+}
+
+# Prints a loopback port nobody listens on, below the ephemeral range (32768 and up) that the
+# load generator's own connections use.
+free_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 12000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "$(basename "$0"): no free port" >&2
+    exit 1
+}
+
+# Busy CPU ticks of the whole machine so far (user, nice, system, irq, softirq, steal).
+busy_ticks() {
+    local _cpu user nice system _idle _iowait irq softirq steal _rest
+    read -r _cpu user nice system _idle _iowait irq softirq steal _rest </proc/stat
+    echo $((user + nice + system + irq + softirq + steal))
+}
+HZ=$(getconf CLK_TCK)
+# Other people's work on this machine (builds, fuzzers, tests) skews throughput and latency.
+# Before each measurement, wait up to QUIET_S seconds for a second in which the machine is
+# busy for less than QUIET_PCT % of one core; then measure anyway (the noise is reported).
+QUIET_PCT=30
+wait_quiet() {
+    local t b0 b1 pct=0
+    for ((t = 0; t < QUIET_S; t++)); do
+        b0=$(busy_ticks)
+        sleep 1
+        b1=$(busy_ticks)
+        pct=$(((b1 - b0) * 100 / HZ))
+        [ "$pct" -lt "$QUIET_PCT" ] && return 0
+    done
+    log "  (the machine stayed busy: $pct% of one core used by others after waiting ${QUIET_S}s)"
+}
+
+# get KEY: the value of KEY in the RESULT line R, or NA.
+get() {
+    local v
+    v=$(sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $R")
+    echo "${v:-NA}"
+}
+
+# median N...: the median of the numbers given (NA and empty values ignored), or NA.
+median() {
+    printf '%s\n' "$@" | grep -v '^NA$' | grep -v '^$' | sort -g |
+        awk '{a[NR]=$1} END {if (NR==0) print "NA"; else if (NR%2) print a[(NR+1)/2];
+             else print (a[NR/2]+a[NR/2+1])/2}'
+}
+
+# calc EXPR DIVISOR [DECIMALS]: awk arithmetic, "NA" if an operand is NA or the divisor is 0.
+calc() {
+    case "$1 $2" in *NA*) echo NA; return ;; esac
+    awk "BEGIN { d = $2; if (d == 0) print \"NA\"; else printf \"%.${3:-2}f\", ($1) / d }"
+}
