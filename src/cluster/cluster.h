@@ -6,9 +6,8 @@
  * What lives in Redis (docs/cluster.md has the whole model):
  *   st:nodes            sorted set: node ID -> last heartbeat (Redis server time, ms)
  *   st:nodeinfo         hash: node ID -> "connections identified_peers" of that node
- *   st:id:<hex ID>      string: "<node> <slot> <gen> <token hash or ->" of the peer holding an ID
- *   st:ids:<node>       set: the st:id keys a node holds (to free them when it dies)
- *   st:dead             set: dead nodes whose IDs are still being freed
+ *   st:ids:<node>:<b>   hash: the IDs a node holds, spread over 1,024 buckets b (FNV-1a of the ID
+ *                       mod 1,024): field = ID bytes, value = slot and gen (8 bytes) + token hash
  *   st:ih:<hex ih>      hash: c = completions, f = first seen, l = last seen (unix seconds)
  *   channels st:all (membership events, for every node) and st:n:<node> (relays, kicks, state)
  *

@@ -46,8 +46,17 @@
 /* Releases remembered while Redis is unreachable, at most; beyond it the ID stays held in Redis
  * until this node dies (it is logged). */
 #define CLUSTER_MAX_PENDING_RELEASES 1000000
-/* IDs of dead nodes freed per heartbeat (the work one script call may do). */
-#define CLUSTER_FREE_PER_BEAT "1000"
+/* Each node's IDs are spread over this many small Redis hashes (st:ids:<node>:<bucket>). Redis
+ * stores a hash of up to 128 fields (hash-max-listpack-entries) as one packed listpack, at about
+ * 59 bytes an ID here against 107 for one big hash and 293 for a key per ID plus a per-node set
+ * (measured with 15,000 20-byte IDs, docs/benchmarks.md 8.4). With 1,024 buckets a node's IDs
+ * stay packed up to about 130,000 IDs; beyond that Redis converts the fullest buckets to real
+ * hash tables, which still works, at the larger cost. Every node must use the same number. */
+#define CLUSTER_ID_BUCKETS 1024
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* Bucket keys deleted per UNLINK when a node's IDs are dropped (Lua's unpack has a stack limit). */
+#define CLUSTER_UNLINK_BATCH "256"
 
 /* Whether a node whose last heartbeat is hb counts as alive at time now (Lua, shared by the
  * scripts). Every node beats once a second, so a gap of over 2 s between any two beats means
@@ -64,93 +73,106 @@
     "  return now - resumed <= timeout and paused - hb <= timeout\n"                               \
     "end\n"
 
-/* The heartbeat: records this node's time and totals, moves nodes that are not alive to
- * st:dead, frees a bounded number of their IDs, and returns the live nodes, the cluster-wide
- * totals and whether this node was missing (declared dead meanwhile). Time is Redis's own
- * (TIME), so nodes' clocks need not agree. */
-static const char hb_lua[] =
-    ALIVE_LUA "local t = redis.call('TIME')\n"
-              "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-              "local timeout = tonumber(ARGV[2])\n"
-              "local last = tonumber(redis.call('GET', 'st:beat') or '0')\n"
-              "redis.call('SET', 'st:beat', now)\n"
-              "if last > 0 and now - last > 2000 then\n"
-              "  redis.call('SET', 'st:paused', last)\n"
-              "  redis.call('SET', 'st:resumed', now)\n"
-              "end\n"
-              "local known = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
-              "local nodes = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')\n"
-              "for i = 1, #nodes, 2 do\n"
-              "  local d = nodes[i]\n"
-              "  if d ~= ARGV[1] and not alive(nodes[i + 1], now, timeout) then\n"
-              "    redis.call('ZREM', KEYS[1], d)\n"
-              "    redis.call('HDEL', KEYS[2], d)\n"
-              "    redis.call('SADD', KEYS[3], d)\n"
-              "  end\n"
-              "end\n"
-              "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
-              "redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])\n"
-              "local budget = tonumber(ARGV[5])\n"
-              "for _, d in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"
-              "  if budget <= 0 then break end\n"
-              "  local set = 'st:ids:' .. d\n"
-              "  local ids = redis.call('SPOP', set, budget)\n"
-              "  for _, k in ipairs(ids) do\n"
-              "    local v = redis.call('GET', k)\n"
-              "    if v and string.sub(v, 1, #d + 1) == d .. ' ' then redis.call('DEL', k) end\n"
-              "  end\n"
-              "  budget = budget - #ids\n"
-              "  if redis.call('SCARD', set) == 0 then redis.call('SREM', KEYS[3], d) end\n"
-              "end\n"
-              "local live = redis.call('ZRANGE', KEYS[1], 0, -1)\n"
-              "local conns, ids = 0, 0\n"
-              "for _, v in ipairs(redis.call('HMGET', KEYS[2], unpack(live))) do\n"
-              "  if v then\n"
-              "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
-              "    if a then conns = conns + tonumber(a); ids = ids + tonumber(b) end\n"
-              "  end\n"
-              "end\n"
-              "return {live, conns, ids, known and 0 or 1}\n";
+/* Deletes every ID bucket of node d (Lua, shared by the scripts). */
+#define DROP_IDS_LUA                                                                               \
+    "local function drop_ids(d)\n"                                                                 \
+    "  local keys = {}\n"                                                                          \
+    "  for b = 0, " STR(CLUSTER_ID_BUCKETS) " - 1 do\n"                                            \
+    "    keys[#keys + 1] = 'st:ids:' .. d .. ':' .. b\n"                                           \
+    "    if #keys == " CLUSTER_UNLINK_BATCH " then\n"                                             \
+    "      redis.call('UNLINK', unpack(keys)); keys = {}\n"                                        \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  if #keys > 0 then redis.call('UNLINK', unpack(keys)) end\n"                                 \
+    "end\n"
 
-/* An ID claim. KEYS: the ID's key, st:nodes, this node's ID set. ARGV: node, slot, gen, the
- * hash of the token shown (or ''), the hash of the new token (or ''), the node timeout in ms,
- * '1' for a reassert. Returns {0} claimed, {1, old} reclaimed from a live holder whose token
- * matched, {2, holder} taken. A holder on a node without a recent heartbeat loses the ID. */
+/* The heartbeat: records this node's time and totals, drops the nodes that are not alive (and
+ * their IDs: a node's IDs live in its own buckets, so this is a fixed number of UNLINKs whatever
+ * the cluster's size), and returns the live nodes, the cluster-wide totals and whether this node
+ * was missing (declared dead meanwhile). Time is Redis's own (TIME), so nodes' clocks need not
+ * agree. */
+static const char hb_lua[] =
+    ALIVE_LUA DROP_IDS_LUA "local t = redis.call('TIME')\n"
+                           "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+                           "local timeout = tonumber(ARGV[2])\n"
+                           "local last = tonumber(redis.call('GET', 'st:beat') or '0')\n"
+                           "redis.call('SET', 'st:beat', now)\n"
+                           "if last > 0 and now - last > 2000 then\n"
+                           "  redis.call('SET', 'st:paused', last)\n"
+                           "  redis.call('SET', 'st:resumed', now)\n"
+                           "end\n"
+                           "local known = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+                           "local nodes = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')\n"
+                           "for i = 1, #nodes, 2 do\n"
+                           "  local d = nodes[i]\n"
+                           "  if d ~= ARGV[1] and not alive(nodes[i + 1], now, timeout) then\n"
+                           "    redis.call('ZREM', KEYS[1], d)\n"
+                           "    redis.call('HDEL', KEYS[2], d)\n"
+                           "    drop_ids(d)\n"
+                           "  end\n"
+                           "end\n"
+                           "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
+                           "redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])\n"
+                           "local live = redis.call('ZRANGE', KEYS[1], 0, -1)\n"
+                           "local conns, ids = 0, 0\n"
+                           "for _, v in ipairs(redis.call('HMGET', KEYS[2], unpack(live))) do\n"
+                           "  if v then\n"
+                           "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
+                           "    if a then conns = conns + tonumber(a); ids = ids + tonumber(b) end\n"
+                           "  end\n"
+                           "end\n"
+                           "return {live, conns, ids, known and 0 or 1}\n";
+
+/* An ID claim. An ID's record is a field of its holder node's bucket (st:ids:<node>:<bucket>):
+ * field = the ID's bytes, value = slot and generation (8 bytes, big-endian) then the 16-byte
+ * hash of the reclaim token, if any. A claim looks for the ID in the same bucket of every node
+ * in st:nodes (a few nodes: a few listpack lookups). KEYS: st:nodes. ARGV: node, bucket, ID,
+ * slot and gen (8 bytes), the hash of the token shown (or ''), the hash of the new token (or ''),
+ * the node timeout in ms, '1' for a reassert. Returns {0} claimed, {1, "node slot gen"}
+ * reclaimed from a live holder whose token matched, {2, holder node} taken. A holder on a node
+ * without a recent heartbeat loses the ID. */
 static const char claim_lua[] = ALIVE_LUA
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local mine = ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3]\n"
-    "local cur = redis.call('GET', KEYS[1])\n"
-    "local result = 0\n"
-    "if cur then\n"
-    "  local node, slot, gen, tok = string.match(cur, '^(%x+) (%d+) (%d+) (%S+)$')\n"
-    "  if node and node .. ' ' .. slot .. ' ' .. gen ~= mine then\n"
-    "    if alive(redis.call('ZSCORE', KEYS[2], node), now, tonumber(ARGV[6])) then\n"
-    "      if ARGV[7] == '1' or ARGV[4] == '' or tok ~= ARGV[4] then return {2, cur} end\n"
-    "      result = 1\n"
+    "local timeout = tonumber(ARGV[7])\n"
+    "local nodes = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')\n"
+    "local old = nil\n"
+    "for i = 1, #nodes, 2 do\n"
+    "  local d = nodes[i]\n"
+    "  local k = 'st:ids:' .. d .. ':' .. ARGV[2]\n"
+    "  local cur = redis.call('HGET', k, ARGV[3])\n"
+    "  if cur and not (d == ARGV[1] and string.sub(cur, 1, 8) == ARGV[4]) then\n"
+    "    if #cur >= 8 and alive(nodes[i + 1], now, timeout) then\n"
+    "      if ARGV[8] == '1' or ARGV[5] == '' or string.sub(cur, 9) ~= ARGV[5] then\n"
+    "        return {2, d}\n"
+    "      end\n"
+    "      local slot, gen = struct.unpack('>I4I4', string.sub(cur, 1, 8))\n"
+    "      old = d .. ' ' .. string.format('%d %d', slot, gen)\n"
     "    end\n"
-    "    redis.call('SREM', 'st:ids:' .. node, KEYS[1])\n"
+    "    redis.call('HDEL', k, ARGV[3])\n"
     "  end\n"
     "end\n"
-    "local tok = '-'\n"
-    "if ARGV[5] ~= '' then tok = ARGV[5] end\n"
-    "redis.call('SET', KEYS[1], mine .. ' ' .. tok)\n"
-    "redis.call('SADD', KEYS[3], KEYS[1])\n"
-    "if result == 1 then return {1, cur} end\n"
+    "redis.call('HSET', 'st:ids:' .. ARGV[1] .. ':' .. ARGV[2], ARGV[3], ARGV[4] .. ARGV[6])\n"
+    "if old then return {1, old} end\n"
     "return {0}\n";
 
-/* A release: deletes the ID's key only while (node, slot, gen) still holds it. KEYS: the key,
- * this node's ID set. ARGV: "node slot gen " (with the space, so slot 1 is not slot 12). */
-static const char release_lua[] = "local cur = redis.call('GET', KEYS[1])\n"
-                                  "if cur and string.sub(cur, 1, #ARGV[1]) == ARGV[1] then\n"
-                                  "  redis.call('DEL', KEYS[1])\n"
-                                  "  redis.call('SREM', KEYS[2], KEYS[1])\n"
+/* A release: deletes the ID's field only while (slot, gen) still holds it. KEYS: this node's
+ * bucket of the ID. ARGV: the ID, slot and gen (8 bytes). */
+static const char release_lua[] = "local cur = redis.call('HGET', KEYS[1], ARGV[1])\n"
+                                  "if cur and string.sub(cur, 1, 8) == ARGV[2] then\n"
+                                  "  redis.call('HDEL', KEYS[1], ARGV[1])\n"
                                   "  return 1\n"
                                   "end\n"
                                   "return 0\n";
 
-enum script { SCRIPT_HB, SCRIPT_CLAIM, SCRIPT_RELEASE, SCRIPT_COUNT };
-static const char *const scripts[SCRIPT_COUNT] = {hb_lua, claim_lua, release_lua};
+/* A node's orderly exit: it leaves st:nodes and drops its IDs at once. ARGV: the node. */
+static const char leave_lua[] = DROP_IDS_LUA "redis.call('ZREM', 'st:nodes', ARGV[1])\n"
+                                             "redis.call('HDEL', 'st:nodeinfo', ARGV[1])\n"
+                                             "drop_ids(ARGV[1])\n"
+                                             "return 0\n";
+
+enum script { SCRIPT_HB, SCRIPT_CLAIM, SCRIPT_RELEASE, SCRIPT_LEAVE, SCRIPT_COUNT };
+static const char *const scripts[SCRIPT_COUNT] = {hb_lua, claim_lua, release_lua, leave_lua};
 
 /* One hiredis connection and its registration in our epoll set. */
 typedef struct rconn {
@@ -763,18 +785,9 @@ static void send_heartbeat(cluster_t *cl, uint64_t connections, uint64_t identif
     snprintf(timeout, sizeof(timeout), "%u", cl->node_timeout_ms);
     snprintf(conns, sizeof(conns), "%llu", (unsigned long long)connections);
     snprintf(idents, sizeof(idents), "%llu", (unsigned long long)identified);
-    const char *argv[] = {"EVALSHA",
-                          cl->sha[SCRIPT_HB],
-                          "3",
-                          "st:nodes",
-                          "st:nodeinfo",
-                          "st:dead",
-                          cl->node_hex,
-                          timeout,
-                          conns,
-                          idents,
-                          CLUSTER_FREE_PER_BEAT};
-    if (cluster__command(cl, on_heartbeat, NULL, 11, argv, NULL) == 0 && cl->hb_sent_ms == 0) {
+    const char *argv[] = {"EVALSHA", cl->sha[SCRIPT_HB], "2",  "st:nodes", "st:nodeinfo",
+                          cl->node_hex,      timeout,   conns, idents};
+    if (cluster__command(cl, on_heartbeat, NULL, 9, argv, NULL) == 0 && cl->hb_sent_ms == 0) {
         cl->hb_sent_ms = cluster__now_ms();
         cl->hb_sent_us = now_us();
     }
@@ -811,27 +824,28 @@ void cluster_tick(cluster_t *cl, uint64_t now_ms, uint64_t connections, uint64_t
 
 /* ---- claims -------------------------------------------------------------------------------- */
 
-/* The hex of a byte string into out (2n + 1 bytes). */
-static void to_hex(const uint8_t *p, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-/* The stored form of a token: the first 16 bytes of its SHA-256, in hex. Redis never holds a
- * token a client could present. */
-static void token_hash(const uint8_t token[16], char out[33]) {
+/* The stored form of a token: the first 16 bytes of its SHA-256. Redis never holds a token a
+ * client could present. */
+static void token_hash(const uint8_t token[16], uint8_t out[16]) {
     uint8_t d[SHA256_DIGEST_LENGTH];
     SHA256(token, 16, d);
-    to_hex(d, 16, out);
+    memcpy(out, d, 16);
 }
 
-static void id_key(const uint8_t *id, size_t len, char out[8 + 2 * WIRE_MAX_ID_BYTES + 1]) {
-    memcpy(out, "st:id:", 6);
-    to_hex(id, len, out + 6);
+/* The bucket of an ID: FNV-1a, the same on every node (a keyed hash would differ per process). */
+static uint32_t id_bucket(const uint8_t *id, size_t len) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ id[i]) * 16777619u;
+    return h % CLUSTER_ID_BUCKETS;
+}
+
+/* A connection's slot and generation as the 8 big-endian bytes the scripts compare. */
+static void slot_gen(uint32_t slot, uint32_t gen, uint8_t out[8]) {
+    for (int i = 0; i < 4; i++) {
+        out[i] = (uint8_t)(slot >> (24 - 8 * i));
+        out[4 + i] = (uint8_t)(gen >> (24 - 8 * i));
+    }
 }
 
 static void unlink_claim(cluster_t *cl, pending_claim_t *p) {
@@ -890,33 +904,42 @@ void cluster_claim(cluster_t *cl, const cluster_claim_req_t *req) {
     p->cl = cl;
     p->req = *req;
     p->sent_ms = cluster__now_ms();
-    char key[8 + 2 * WIRE_MAX_ID_BYTES + 1], ids[32], slot[16], gen[16],
-        present[33] = "", fresh[33] = "", timeout[16];
-    id_key(req->id, req->len, key);
-    snprintf(ids, sizeof(ids), "st:ids:%s", cl->node_hex);
-    snprintf(slot, sizeof(slot), "%u", req->slot);
-    snprintf(gen, sizeof(gen), "%u", req->gen);
+    char bucket[16], timeout[16];
+    uint8_t sg[8], present[16], fresh[16];
+    snprintf(bucket, sizeof(bucket), "%u", id_bucket(req->id, req->len));
     snprintf(timeout, sizeof(timeout), "%u", cl->node_timeout_ms);
+    slot_gen(req->slot, req->gen, sg);
     if (req->has_present)
         token_hash(req->present, present);
     if (req->has_new)
         token_hash(req->new_token, fresh);
     const char *argv[] = {"EVALSHA",
                           cl->sha[SCRIPT_CLAIM],
-                          "3",
-                          key,
+                          "1",
                           "st:nodes",
-                          ids,
                           cl->node_hex,
-                          slot,
-                          gen,
-                          present,
-                          fresh,
+                          bucket,
+                          (const char *)req->id,
+                          (const char *)sg,
+                          (const char *)present,
+                          (const char *)fresh,
                           timeout,
                           req->reassert ? "1" : "0"};
+    const size_t argvlen[] = {7,
+                              40,
+                              1,
+                              8,
+                              strlen(cl->node_hex),
+                              strlen(bucket),
+                              req->len,
+                              sizeof(sg),
+                              req->has_present ? sizeof(present) : 0,
+                              req->has_new ? sizeof(fresh) : 0,
+                              strlen(timeout),
+                              1};
     /* Claims that cannot be sent are answered at the next tick, never from inside this call. */
     p->unsent =
-        cl->state == CLUSTER_DOWN || cluster__command(cl, on_claim_reply, p, 13, argv, NULL) != 0;
+        cl->state == CLUSTER_DOWN || cluster__command(cl, on_claim_reply, p, 12, argv, argvlen) != 0;
     p->prev = cl->claims_tail;
     if (cl->claims_tail)
         cl->claims_tail->next = p;
@@ -944,19 +967,19 @@ void cluster_release(cluster_t *cl, const void *id, size_t len, uint32_t slot, u
         r->gen = gen;
         return;
     }
-    char key[8 + 2 * WIRE_MAX_ID_BYTES + 1], ids[32], who[64];
-    id_key(id, len, key);
-    snprintf(ids, sizeof(ids), "st:ids:%s", cl->node_hex);
-    snprintf(who, sizeof(who), "%s %u %u ", cl->node_hex, slot, gen);
-    const char *argv[] = {"EVALSHA", cl->sha[SCRIPT_RELEASE], "2", key, ids, who};
-    (void)cluster__command(cl, NULL, NULL, 6, argv, NULL);
+    char key[48];
+    uint8_t sg[8];
+    snprintf(key, sizeof(key), "st:ids:%s:%u", cl->node_hex, id_bucket(id, len));
+    slot_gen(slot, gen, sg);
+    const char *argv[] = {"EVALSHA", cl->sha[SCRIPT_RELEASE], "1", key, id, (const char *)sg};
+    const size_t argvlen[] = {7, 40, 1, strlen(key), len, sizeof(sg)};
+    (void)cluster__command(cl, NULL, NULL, 6, argv, argvlen);
 }
 
 void cluster_leave(cluster_t *cl) {
-    const char *a1[] = {"ZREM", "st:nodes", cl->node_hex};
-    const char *a2[] = {"HDEL", "st:nodeinfo", cl->node_hex};
-    if (cluster__command(cl, NULL, NULL, 3, a1, NULL) == 0)
-        (void)cluster__command(cl, NULL, NULL, 3, a2, NULL);
+    const char *argv[] = {"EVALSHA", cl->sha[SCRIPT_LEAVE], "0", cl->node_hex};
+    if (cl->scripts_loaded == SCRIPT_COUNT)
+        (void)cluster__command(cl, NULL, NULL, 4, argv, NULL);
 }
 
 int cluster_congested(const cluster_t *cl) {
