@@ -77,51 +77,52 @@
 #define DROP_IDS_LUA                                                                               \
     "local function drop_ids(d)\n"                                                                 \
     "  local keys = {}\n"                                                                          \
-    "  for b = 0, " STR(CLUSTER_ID_BUCKETS) " - 1 do\n"                                            \
-    "    keys[#keys + 1] = 'st:ids:' .. d .. ':' .. b\n"                                           \
-    "    if #keys == " CLUSTER_UNLINK_BATCH " then\n"                                             \
-    "      redis.call('UNLINK', unpack(keys)); keys = {}\n"                                        \
-    "    end\n"                                                                                    \
-    "  end\n"                                                                                      \
-    "  if #keys > 0 then redis.call('UNLINK', unpack(keys)) end\n"                                 \
-    "end\n"
+    "  for b = 0, " STR(                                                                           \
+        CLUSTER_ID_BUCKETS) " - 1 do\n"                                                            \
+                            "    keys[#keys + 1] = 'st:ids:' .. d .. ':' .. b\n"                   \
+                            "    if #keys == " CLUSTER_UNLINK_BATCH " then\n"                      \
+                            "      redis.call('UNLINK', unpack(keys)); keys = {}\n"                \
+                            "    end\n"                                                            \
+                            "  end\n"                                                              \
+                            "  if #keys > 0 then redis.call('UNLINK', unpack(keys)) end\n"         \
+                            "end\n"
 
 /* The heartbeat: records this node's time and totals, drops the nodes that are not alive (and
  * their IDs: a node's IDs live in its own buckets, so this is a fixed number of UNLINKs whatever
  * the cluster's size), and returns the live nodes, the cluster-wide totals and whether this node
  * was missing (declared dead meanwhile). Time is Redis's own (TIME), so nodes' clocks need not
  * agree. */
-static const char hb_lua[] =
-    ALIVE_LUA DROP_IDS_LUA "local t = redis.call('TIME')\n"
-                           "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-                           "local timeout = tonumber(ARGV[2])\n"
-                           "local last = tonumber(redis.call('GET', 'st:beat') or '0')\n"
-                           "redis.call('SET', 'st:beat', now)\n"
-                           "if last > 0 and now - last > 2000 then\n"
-                           "  redis.call('SET', 'st:paused', last)\n"
-                           "  redis.call('SET', 'st:resumed', now)\n"
-                           "end\n"
-                           "local known = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
-                           "local nodes = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')\n"
-                           "for i = 1, #nodes, 2 do\n"
-                           "  local d = nodes[i]\n"
-                           "  if d ~= ARGV[1] and not alive(nodes[i + 1], now, timeout) then\n"
-                           "    redis.call('ZREM', KEYS[1], d)\n"
-                           "    redis.call('HDEL', KEYS[2], d)\n"
-                           "    drop_ids(d)\n"
-                           "  end\n"
-                           "end\n"
-                           "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
-                           "redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])\n"
-                           "local live = redis.call('ZRANGE', KEYS[1], 0, -1)\n"
-                           "local conns, ids = 0, 0\n"
-                           "for _, v in ipairs(redis.call('HMGET', KEYS[2], unpack(live))) do\n"
-                           "  if v then\n"
-                           "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
-                           "    if a then conns = conns + tonumber(a); ids = ids + tonumber(b) end\n"
-                           "  end\n"
-                           "end\n"
-                           "return {live, conns, ids, known and 0 or 1}\n";
+static const char hb_lua[] = ALIVE_LUA DROP_IDS_LUA
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local timeout = tonumber(ARGV[2])\n"
+    "local last = tonumber(redis.call('GET', 'st:beat') or '0')\n"
+    "redis.call('SET', 'st:beat', now)\n"
+    "if last > 0 and now - last > 2000 then\n"
+    "  redis.call('SET', 'st:paused', last)\n"
+    "  redis.call('SET', 'st:resumed', now)\n"
+    "end\n"
+    "local known = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+    "local nodes = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')\n"
+    "for i = 1, #nodes, 2 do\n"
+    "  local d = nodes[i]\n"
+    "  if d ~= ARGV[1] and not alive(nodes[i + 1], now, timeout) then\n"
+    "    redis.call('ZREM', KEYS[1], d)\n"
+    "    redis.call('HDEL', KEYS[2], d)\n"
+    "    drop_ids(d)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])\n"
+    "local live = redis.call('ZRANGE', KEYS[1], 0, -1)\n"
+    "local conns, ids = 0, 0\n"
+    "for _, v in ipairs(redis.call('HMGET', KEYS[2], unpack(live))) do\n"
+    "  if v then\n"
+    "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
+    "    if a then conns = conns + tonumber(a); ids = ids + tonumber(b) end\n"
+    "  end\n"
+    "end\n"
+    "return {live, conns, ids, known and 0 or 1}\n";
 
 /* An ID claim. An ID's record is a field of its holder node's bucket (st:ids:<node>:<bucket>):
  * field = the ID's bytes, value = slot and generation (8 bytes, big-endian) then the 16-byte
@@ -785,8 +786,9 @@ static void send_heartbeat(cluster_t *cl, uint64_t connections, uint64_t identif
     snprintf(timeout, sizeof(timeout), "%u", cl->node_timeout_ms);
     snprintf(conns, sizeof(conns), "%llu", (unsigned long long)connections);
     snprintf(idents, sizeof(idents), "%llu", (unsigned long long)identified);
-    const char *argv[] = {"EVALSHA", cl->sha[SCRIPT_HB], "2",  "st:nodes", "st:nodeinfo",
-                          cl->node_hex,      timeout,   conns, idents};
+    const char *argv[] = {"EVALSHA",     cl->sha[SCRIPT_HB], "2",     "st:nodes",
+                          "st:nodeinfo", cl->node_hex,       timeout, conns,
+                          idents};
     if (cluster__command(cl, on_heartbeat, NULL, 9, argv, NULL) == 0 && cl->hb_sent_ms == 0) {
         cl->hb_sent_ms = cluster__now_ms();
         cl->hb_sent_us = now_us();
@@ -938,8 +940,8 @@ void cluster_claim(cluster_t *cl, const cluster_claim_req_t *req) {
                               strlen(timeout),
                               1};
     /* Claims that cannot be sent are answered at the next tick, never from inside this call. */
-    p->unsent =
-        cl->state == CLUSTER_DOWN || cluster__command(cl, on_claim_reply, p, 12, argv, argvlen) != 0;
+    p->unsent = cl->state == CLUSTER_DOWN ||
+                cluster__command(cl, on_claim_reply, p, 12, argv, argvlen) != 0;
     p->prev = cl->claims_tail;
     if (cl->claims_tail)
         cl->claims_tail->next = p;
