@@ -208,17 +208,13 @@ void peers_forget(server_t *s, conn_t *c) {
 /* Creates the entry of an ID this node's connection c now holds. */
 static registry_entry_t *hold(server_t *s, conn_t *c, const void *id, size_t len, int dialect,
                               const uint8_t *new_token) {
-    registry_entry_t *e = registry_claim(s->registry, id, len);
+    registry_entry_t *e = registry_claim(s->registry, id, len, new_token);
     if (e == NULL)
         return NULL;
     e->at.node = 0;
     e->at.slot = c->slot;
     e->at.gen = s->gens[c->slot];
     e->dialect = (uint8_t)dialect;
-    if (new_token != NULL) {
-        memcpy(e->token, new_token, sizeof(e->token));
-        e->has_token = 1;
-    }
     c->peer = e;
     s->local_peers++;
     if (s->cluster != NULL)
@@ -258,7 +254,8 @@ int peers_claim(server_t *s, conn_t *c, const void *id, size_t len, int dialect,
     registry_entry_t *held = registry_find(s->registry, id, len);
     if (s->cluster == NULL) {
         if (held != NULL) {
-            if (present == NULL || !held->has_token || !token_equal(present, held->token))
+            if (present == NULL || registry_token(held) == NULL ||
+                !token_equal(present, registry_token(held)))
                 return -EEXIST;
             kick(s, held);
         }
@@ -267,8 +264,8 @@ int peers_claim(server_t *s, conn_t *c, const void *id, size_t len, int dialect,
     /* Cluster mode: Redis decides. What the mirror already knows refuses at once: a holder on
      * this node whose token does not match, or any holder when no token is shown. */
     if (held != NULL &&
-        (present == NULL ||
-         (held->at.node == 0 && (!held->has_token || !token_equal(present, held->token)))))
+        (present == NULL || (held->at.node == 0 && (registry_token(held) == NULL ||
+                                                    !token_equal(present, registry_token(held))))))
         return -EEXIST;
     if (cluster_state(s->cluster) != CLUSTER_UP)
         return -EAGAIN;
@@ -398,7 +395,7 @@ void peers_apply(server_t *s, uint32_t node, const wire_rec_t *r) {
             return; /* we hold it: Redis settles this when we assert our IDs again */
         if (e != NULL)
             release_entry(s, e); /* an older claim on another node: the newest wins */
-        e = registry_claim(s->registry, r->id, r->id_len);
+        e = registry_claim(s->registry, r->id, r->id_len, NULL);
         if (e == NULL)
             return;
         e->at.node = node;
@@ -501,9 +498,9 @@ static void reassert_one(registry_entry_t *e, void *arg) {
     cluster_claim_req_t req = {
         .len = e->len, .dialect = e->dialect, .reassert = 1, .slot = e->at.slot, .gen = e->at.gen};
     memcpy(req.id, e->id, e->len);
-    if (e->has_token) {
+    if (registry_token(e) != NULL) {
         req.has_new = 1;
-        memcpy(req.new_token, e->token, 16);
+        memcpy(req.new_token, registry_token(e), REGISTRY_TOKEN_BYTES);
     }
     cluster_claim(s->cluster, &req);
 }

@@ -151,7 +151,7 @@ static void ola_answer(server_t *s, conn_t *c, const char *id, size_t idlen, con
         JW_LIT(&c->out, "{\"type\":\"ola\",\"ok\":true,\"peer_id\":");
         jw_str(&c->out, id, idlen);
         JW_LIT(&c->out, ",\"token\":");
-        jw_hex(&c->out, c->peer->token, sizeof(c->peer->token));
+        jw_hex(&c->out, registry_token(c->peer), REGISTRY_TOKEN_BYTES);
         JW_LIT(&c->out, ",\"interval\":");
         jw_u64(&c->out, s->cfg.interval);
         JW_LIT(&c->out, "}");

@@ -45,12 +45,18 @@ registry_entry_t *registry_find(registry_t *r, const void *id, size_t len) {
     return NULL;
 }
 
-registry_entry_t *registry_claim(registry_t *r, const void *id, size_t len) {
+registry_entry_t *registry_claim(registry_t *r, const void *id, size_t len, const uint8_t *token) {
     if (len == 0 || len > REGISTRY_MAX_ID_BYTES || registry_find(r, id, len) != NULL)
         return NULL;
-    registry_entry_t *e = xcalloc(1, sizeof(*e) + len);
+    /* Sized to the ID (and token), not to sizeof: the struct's tail padding holds ID bytes. */
+    size_t extra = token != NULL ? REGISTRY_TOKEN_BYTES : 0;
+    registry_entry_t *e = xcalloc(1, offsetof(registry_entry_t, id) + len + extra);
     e->len = (uint8_t)len;
     memcpy(e->id, id, len);
+    if (token != NULL) {
+        memcpy(e->id + len, token, REGISTRY_TOKEN_BYTES);
+        e->has_token = 1;
+    }
     hmap_insert(&r->map, (hmap_node_t *)e, hash_bytes(&r->key, id, len));
     return e;
 }

@@ -33,12 +33,14 @@ typedef struct registry_entry {
     swarm_member_t *members; /* the swarms this peer is in (the owner list of swarm.h) */
     peer_handle_t at;
     uint32_t nswarms;  /* length of members, kept by hub/peers.c only */
-    uint8_t token[16]; /* ST reclaim token (this node's peers only) */
-    uint8_t has_token; /* 1 when token is set */
+    uint8_t has_token; /* 1 when a reclaim token follows the ID (registry_token) */
     uint8_t dialect;   /* the dialect the peer speaks (enum dialect of hub/ctx.h) */
     uint8_t len;
-    char id[];
+    char id[]; /* len bytes, then the 16-byte token when has_token */
 } registry_entry_t;
+
+/* Bytes of an ST reclaim token. */
+#define REGISTRY_TOKEN_BYTES 16
 
 /* Creates an empty registry keyed with key. */
 registry_t *registry_create(const hash_key_t *key);
@@ -49,9 +51,17 @@ void registry_destroy(registry_t *r);
 /* Returns the entry holding id, or NULL. */
 registry_entry_t *registry_find(registry_t *r, const void *id, size_t len);
 
-/* Claims id (1..REGISTRY_MAX_ID_BYTES bytes). Returns the new entry, every field zero but the ID,
- * or NULL when the ID is held already (the caller decides whether to evict the holder first). */
-registry_entry_t *registry_claim(registry_t *r, const void *id, size_t len);
+/* Claims id (1..REGISTRY_MAX_ID_BYTES bytes) with the reclaim token `token`
+ * (REGISTRY_TOKEN_BYTES bytes, or NULL for none). The token is stored after the ID, so entries
+ * without one (WebTorrent peers, and the mirror of other nodes' peers) do not pay for it. Returns
+ * the new entry, every other field zero, or NULL when the ID is held already (the caller decides
+ * whether to evict the holder first). */
+registry_entry_t *registry_claim(registry_t *r, const void *id, size_t len, const uint8_t *token);
+
+/* The entry's reclaim token (REGISTRY_TOKEN_BYTES bytes), or NULL when it has none. */
+static inline const uint8_t *registry_token(const registry_entry_t *e) {
+    return e->has_token ? (const uint8_t *)e->id + e->len : NULL;
+}
 
 /* Releases an entry (frees it). */
 void registry_release(registry_t *r, registry_entry_t *e);

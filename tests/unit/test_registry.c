@@ -18,7 +18,7 @@ static void test_claim_find_release(void **state) {
     registry_t *r = registry_create(&test_key);
     assert_int_equal(registry_count(r), 0);
     assert_null(registry_find(r, "alice", 5));
-    registry_entry_t *a = registry_claim(r, "alice", 5);
+    registry_entry_t *a = registry_claim(r, "alice", 5, NULL);
     assert_non_null(a);
     assert_null(a->members);
     assert_int_equal(a->nswarms, 0);
@@ -31,7 +31,7 @@ static void test_claim_find_release(void **state) {
     assert_null(registry_find(r, "alic", 4));
     assert_null(registry_find(r, "alice2", 6));
     assert_null(registry_find(r, "Alice", 5));
-    registry_entry_t *b = registry_claim(r, "bob", 3);
+    registry_entry_t *b = registry_claim(r, "bob", 3, NULL);
     assert_non_null(b);
     assert_int_equal(registry_count(r), 2);
     registry_release(r, a);
@@ -39,7 +39,7 @@ static void test_claim_find_release(void **state) {
     assert_ptr_equal(registry_find(r, "bob", 3), b);
     assert_int_equal(registry_count(r), 1);
     /* A released ID can be claimed again, by anyone. */
-    a = registry_claim(r, "alice", 5);
+    a = registry_claim(r, "alice", 5, NULL);
     assert_non_null(a);
     registry_release(r, a);
     registry_release(r, b);
@@ -51,10 +51,10 @@ static void test_claim_find_release(void **state) {
 static void test_duplicate_refused(void **state) {
     (void)state;
     registry_t *r = registry_create(&test_key);
-    registry_entry_t *e = registry_claim(r, "peer-1", 6);
+    registry_entry_t *e = registry_claim(r, "peer-1", 6, NULL);
     assert_non_null(e);
-    assert_null(registry_claim(r, "peer-1", 6));
-    assert_null(registry_claim(r, "peer-1", 6)); /* and again */
+    assert_null(registry_claim(r, "peer-1", 6, NULL));
+    assert_null(registry_claim(r, "peer-1", 6, NULL)); /* and again */
     assert_int_equal(registry_count(r), 1);
     assert_ptr_equal(registry_find(r, "peer-1", 6), e);
     registry_destroy(r); /* frees the entry still held */
@@ -65,11 +65,11 @@ static void test_length_limits(void **state) {
     registry_t *r = registry_create(&test_key);
     char id[REGISTRY_MAX_ID_BYTES + 2];
     memset(id, 'x', sizeof(id));
-    assert_null(registry_claim(r, id, 0));
-    assert_null(registry_claim(r, id, REGISTRY_MAX_ID_BYTES + 1));
+    assert_null(registry_claim(r, id, 0, NULL));
+    assert_null(registry_claim(r, id, REGISTRY_MAX_ID_BYTES + 1, NULL));
     assert_int_equal(registry_count(r), 0);
-    registry_entry_t *one = registry_claim(r, id, 1);
-    registry_entry_t *max = registry_claim(r, id, REGISTRY_MAX_ID_BYTES);
+    registry_entry_t *one = registry_claim(r, id, 1, NULL);
+    registry_entry_t *max = registry_claim(r, id, REGISTRY_MAX_ID_BYTES, NULL);
     assert_non_null(one);
     assert_non_null(max);
     assert_int_equal(max->len, REGISTRY_MAX_ID_BYTES);
@@ -91,9 +91,9 @@ static void test_binary_ids(void **state) {
     uint8_t c[20];
     memset(c, 0xff, sizeof(c));
     c[3] = 0;
-    registry_entry_t *ea = registry_claim(r, a, 20);
-    registry_entry_t *eb = registry_claim(r, b, 20);
-    registry_entry_t *ec = registry_claim(r, c, 20);
+    registry_entry_t *ea = registry_claim(r, a, 20, NULL);
+    registry_entry_t *eb = registry_claim(r, b, 20, NULL);
+    registry_entry_t *ec = registry_claim(r, c, 20, NULL);
     assert_non_null(ea);
     assert_non_null(eb);
     assert_non_null(ec);
@@ -102,9 +102,9 @@ static void test_binary_ids(void **state) {
     assert_ptr_equal(registry_find(r, c, 20), ec);
     /* A shorter all-NUL ID is a different ID (not a C string comparison). */
     assert_null(registry_find(r, a, 19));
-    registry_entry_t *short0 = registry_claim(r, a, 19);
+    registry_entry_t *short0 = registry_claim(r, a, 19, NULL);
     assert_non_null(short0);
-    assert_null(registry_claim(r, a, 20));
+    assert_null(registry_claim(r, a, 20, NULL));
     assert_memory_equal(ec->id, c, 20);
     assert_int_equal(registry_count(r), 4);
     registry_release(r, ea);
@@ -122,14 +122,14 @@ static void test_many(void **state) {
     char id[32];
     for (int i = 0; i < MANY_IDS; i++) {
         int n = snprintf(id, sizeof(id), "peer-%d", i);
-        e[i] = registry_claim(r, id, (size_t)n);
+        e[i] = registry_claim(r, id, (size_t)n, NULL);
         assert_non_null(e[i]);
     }
     assert_int_equal(registry_count(r), MANY_IDS);
     for (int i = 0; i < MANY_IDS; i++) {
         int n = snprintf(id, sizeof(id), "peer-%d", i);
         assert_ptr_equal(registry_find(r, id, (size_t)n), e[i]);
-        assert_null(registry_claim(r, id, (size_t)n));
+        assert_null(registry_claim(r, id, (size_t)n, NULL));
     }
     for (int i = 0; i < MANY_IDS; i += 2)
         registry_release(r, e[i]);
@@ -155,7 +155,7 @@ static void test_other_key(void **state) {
     (void)state;
     hash_key_t k2 = {0, 0};
     registry_t *r = registry_create(&k2);
-    assert_non_null(registry_claim(r, "x", 1));
+    assert_non_null(registry_claim(r, "x", 1, NULL));
     assert_non_null(registry_find(r, "x", 1));
     registry_destroy(r);
 }
