@@ -40,6 +40,14 @@ void *xrealloc(void *p, size_t n) {
     return q;
 }
 
+void *xaligned_alloc(size_t align, size_t n) {
+    void *p = aligned_alloc(align, n);
+    if (p == NULL)
+        oom(n);
+    atomic_fetch_add_explicit(&bytes_in_use, malloc_usable_size(p), memory_order_relaxed);
+    return p;
+}
+
 void xfree(void *p) {
     if (p == NULL)
         return;

@@ -11,6 +11,10 @@ void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 void xfree(void *p);
 
+/* Like aligned_alloc: n bytes at an address that is a multiple of `align` (a power of two that
+ * divides n). Never returns NULL; free with xfree. */
+void *xaligned_alloc(size_t align, size_t n);
+
 /* Bytes currently allocated through these functions (as malloc_usable_size reports them).
  * Thread-safe: the counter is atomic because the database writer thread allocates too. */
 size_t alloc_bytes_in_use(void);

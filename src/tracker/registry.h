@@ -28,9 +28,8 @@ typedef struct peer_handle {
 /* A held ID; the bytes follow the struct. It is also the owner of the peer's swarm memberships
  * (swarm_member_t.owner points here). */
 typedef struct registry_entry {
-    struct registry_entry *next; /* hash chain */
-    uint64_t hash;
-    swarm_member_t *members; /* the swarms this peer is in (the owner list of swarm.h) */
+    struct registry_entry *next; /* hash chain (the hash is not stored: see registry.c) */
+    swarm_member_t *members;     /* the swarms this peer is in (the owner list of swarm.h) */
     peer_handle_t at;
     uint32_t nswarms;  /* length of members, kept by hub/peers.c only */
     uint8_t has_token; /* 1 when a reclaim token follows the ID (registry_token) */

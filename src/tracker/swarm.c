@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/pool.h"
 
 /* Most members one sample may return; both dialects cap num_want well below this. */
 #define SAMPLE_MAX 128
@@ -13,9 +14,13 @@
 /* Initial member array length of a new swarm; most swarms are small. */
 #define SWARM_INITIAL_CAP 4
 
+_Static_assert(sizeof(swarm_member_t) == 32, "a member is 32 bytes (docs/benchmarks.md 8.4)");
+
 struct swarm_table {
     hmap_t map;
     hash_key_t key;
+    pool_t *swarm_pool;  /* swarm_t objects */
+    pool_t *member_pool; /* swarm_member_t objects */
     swarm_totals_t totals;
     size_t sweep_bucket; /* where the incremental expiry sweep resumes */
 };
@@ -24,16 +29,16 @@ swarm_table_t *swarm_table_create(const hash_key_t *key) {
     swarm_table_t *t = xcalloc(1, sizeof(*t));
     hmap_init(&t->map, 10);
     t->key = *key;
+    t->swarm_pool = pool_create(sizeof(swarm_t));
+    t->member_pool = pool_create(sizeof(swarm_member_t));
     return t;
 }
 
+/* Members and swarms go with their pools; only the member arrays are malloc'd. */
 static void free_swarm(hmap_node_t *node, void *arg) {
     swarm_t *s = (swarm_t *)node;
     (void)arg;
-    for (uint32_t i = 0; i < s->count; i++)
-        xfree(s->members[i]);
     xfree(s->members);
-    xfree(s);
 }
 
 void swarm_table_destroy(swarm_table_t *t) {
@@ -41,6 +46,8 @@ void swarm_table_destroy(swarm_table_t *t) {
         return;
     hmap_each(&t->map, free_swarm, NULL);
     hmap_dispose(&t->map);
+    pool_destroy(t->member_pool);
+    pool_destroy(t->swarm_pool);
     xfree(t);
 }
 
@@ -71,7 +78,7 @@ swarm_member_t *swarm_join(swarm_table_t *t, const uint8_t info_hash[SWARM_INFOH
                            uint32_t now) {
     swarm_t *s = swarm_find(t, info_hash);
     if (s == NULL) {
-        s = xcalloc(1, sizeof(*s));
+        s = pool_alloc(t->swarm_pool);
         memcpy(s->info_hash, info_hash, SWARM_INFOHASH_BYTES);
         s->cap = SWARM_INITIAL_CAP;
         s->members = xmalloc(s->cap * sizeof(*s->members));
@@ -82,10 +89,10 @@ swarm_member_t *swarm_join(swarm_table_t *t, const uint8_t info_hash[SWARM_INFOH
         s->cap *= 2;
         s->members = xrealloc(s->members, s->cap * sizeof(*s->members));
     }
-    swarm_member_t *m = xcalloc(1, sizeof(*m));
+    swarm_member_t *m = pool_alloc(t->member_pool);
     m->swarm = s;
     m->owner = owner;
-    m->dialect = dialect;
+    m->dialect = dialect & 3u;
     m->last_announce = now;
     m->seeder = seeder ? 1 : 0;
     /* Keep the array partitioned: a new leecher goes at the end of the leecher part, which
@@ -129,7 +136,7 @@ void swarm_set_seeder(swarm_table_t *t, swarm_member_t *m, int seeder) {
         s->seeders--;
         t->totals.seeders--;
     }
-    m->seeder = (uint8_t)seeder;
+    m->seeder = seeder ? 1u : 0u;
 }
 
 void swarm_leave(swarm_table_t *t, swarm_member_t *m, swarm_member_t **owner_list) {
@@ -154,12 +161,12 @@ void swarm_leave(swarm_table_t *t, swarm_member_t *m, swarm_member_t **owner_lis
             break;
         }
     }
-    xfree(m);
+    pool_free(t->member_pool, m);
     if (s->count == 0) {
         hmap_remove(&t->map, &s->node);
         t->totals.swarms--;
         xfree(s->members);
-        xfree(s);
+        pool_free(t->swarm_pool, s);
     } else if (s->cap > SWARM_INITIAL_CAP && s->count < s->cap / 4) {
         /* Give memory back when a big swarm has shrunk; halving (not quartering) avoids
          * reallocating back and forth around one size. */

@@ -29,12 +29,17 @@ struct swarm_member {
     swarm_t *swarm;
     void *owner;                   /* the connection; opaque here */
     swarm_member_t *next_of_owner; /* the owner's list of memberships */
-    uint32_t index;                /* position in swarm->members */
     uint32_t last_announce;        /* monotonic seconds of the last accepted announce */
-    uint8_t seeder;                /* 1 = complete, 0 = incomplete */
-    uint8_t dialect;               /* the owner's dialect: peers are only offered to their own */
-    uint8_t completed;             /* a completion was counted for this membership */
+    /* Packed into 32 bits so that a member is 32 bytes: every node of a cluster holds one for
+     * every membership of the cluster (docs/benchmarks.md 8.4). */
+    uint32_t index : 28;    /* position in swarm->members (a swarm holds < SWARM_MAX_MEMBERS) */
+    uint32_t seeder : 1;    /* 1 = complete, 0 = incomplete */
+    uint32_t dialect : 2;   /* the owner's dialect: peers are only offered to their own */
+    uint32_t completed : 1; /* a completion was counted for this membership */
 };
+
+/* Members one swarm can index (28 bits); far above what descriptors allow one machine. */
+#define SWARM_MAX_MEMBERS (1u << 28)
 
 struct swarm {
     hmap_node_t node;
