@@ -442,8 +442,8 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
          * it was let through the accept-time check (see is_trusted_proxy), so it is held to the
          * cap here, as the address it is counted on. */
         uint8_t client[16];
-        if (move_to_address(
-                s, c, xff_client(req->forwarded_for, client) == 0 ? client : c->ip->addr) != 0) {
+        const uint8_t *named = xff_client(req->forwarded_for, client) == 0 ? client : c->ip->addr;
+        if (move_to_address(s, c, named) != 0) {
             s->count.refused++;
             http_error(s, c, 429, "too many connections from your address");
             return 0;
@@ -499,7 +499,8 @@ static int leave_edge(server_t *s, conn_t *c) {
 }
 
 /* Refuses c, now counted on a client address that is at --max-per-ip, as the accept-time check
- * refuses a direct connection: 503 with Retry-After, closed. */
+ * refuses a direct connection: 503 with Retry-After, closed. The answer is plaintext HTTP, as at
+ * accept; on a listener where TLS follows the header it could only be closed. */
 static void refuse_over_cap(server_t *s, conn_t *c) {
     static const char body[] = "too many connections from your address\n";
     s->count.refused++;
