@@ -137,9 +137,10 @@ static void create_server(void) {
     cfg.shed_high = 2;
     cfg.shed_low = 1;
     cfg.shed_min_seeders = 1;
-    /* Test connections have no address, which reads as "::": trusting it makes the upgrade
-     * variants with X-Forwarded-For move their connections to the forwarded address, and the
-     * small per-address cap makes some connections and upgrades be refused. */
+    /* Test connections have no address, which reads as "::": trusting it sends every
+     * connection through the PROXY stage first (raw inputs may start with a header), makes the
+     * upgrade variants with X-Forwarded-For move their connections to the forwarded address,
+     * and the small per-address cap makes some connections and upgrades be refused. */
     snprintf(cfg.trusted_proxies, sizeof(cfg.trusted_proxies), "%s", "10.0.0.1, ::");
     cfg.max_per_ip = 3;
     srv = fuzz_server_create(&cfg, "fuzz-conn", db_path);

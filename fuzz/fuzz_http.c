@@ -57,6 +57,12 @@ static void check_parsed(const char *buf, size_t len, size_t max_head, const htt
             "path ends at the query");
     require(req->version_minor >= 0 && req->version_minor <= 9, "version_minor is a digit");
     require(req->conn_upgrade == 0 || req->conn_upgrade == 1, "conn_upgrade is a flag");
+    require(req->host_count >= 0 && req->host_count <= HTTP_MAX_HEADERS, "host_count in range");
+    require((req->host_count == 0) == (req->host.p == NULL), "host present when counted");
+    require(http_host_check(req) == 0 || http_host_check(req) == 400, "host_check result");
+    if (http_host_check(req) == 0)
+        require(req->host_count == 1 || (req->host_count == 0 && req->version_minor == 0),
+                "an accepted request has one Host, or none in HTTP/1.0");
 
     status = http_upgrade_check(req);
     require(status == 0 || status == 400 || status == 426, "upgrade_check result");

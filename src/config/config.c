@@ -98,7 +98,7 @@ static const opt_t opts[] = {
      "list", "comma-separated Origin allow-list for upgrades (empty = any origin)"},
     {"trusted-proxy", OPT_STR, offsetof(config_t, trusted_proxies),
      sizeof(((config_t *)0)->trusted_proxies), 0, 0, "list",
-     "comma-separated proxy addresses whose X-Forwarded-For is believed"},
+     "comma-separated proxy addresses believed about the client (PROXY header, X-Forwarded-For)"},
     {"cluster", OPT_STR, offsetof(config_t, cluster), sizeof(((config_t *)0)->cluster), 0, 0, "url",
      "join the cluster held by this Redis: redis://HOST:PORT or unix:/path/redis.sock"},
     {"node-timeout", OPT_U32, offsetof(config_t, node_timeout), 0, 2, 3600, "s",

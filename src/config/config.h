@@ -50,7 +50,7 @@ typedef struct config {
     uint32_t shed_ratio; /* --shed-ratio: seeders per leecher above which seeders are surplus */
     uint32_t shed_min_seeders;  /* --shed-min-seeders: seeders a swarm always keeps */
     char origins[4096];         /* --allow-origin: comma-separated allow-list (empty = any) */
-    char trusted_proxies[1024]; /* --trusted-proxy: comma-separated addresses allowed to set XFF */
+    char trusted_proxies[1024]; /* --trusted-proxy: addresses whose PROXY header and XFF count */
 
     /* Cluster (docs/cluster.md) */
     char cluster[4096];    /* --cluster: redis://HOST:PORT or unix:/path (empty = standalone) */

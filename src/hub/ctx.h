@@ -38,6 +38,8 @@ enum conn_state {
     CONN_WS,       /* WebSocket open */
     CONN_CLOSING,  /* decided to close: output is flushed, then the socket is shut down */
     CONN_DRAIN,    /* write side shut down; reading until EOF or the linger deadline */
+    CONN_PROXY,    /* from a --trusted-proxy address: looking for a PROXY protocol header before
+                    * anything else reads the socket (then CONN_HTTP) */
 };
 
 enum dialect {
@@ -57,6 +59,9 @@ enum conn_flag {
     CF_PARKED = 1 << 6,       /* a message waits for an answer from Redis or the database;
                                * it is kept in c->frag and input is not read meanwhile */
     CF_ASYNC_DONE = 1 << 7,   /* that answer arrived: c->async_result holds it for the re-run */
+    CF_TRUSTED = 1 << 9,      /* the bytes come from a --trusted-proxy: it may send a PROXY
+                               * header, and its X-Forwarded-For is believed */
+    CF_EDGE = 1 << 10,        /* registered edge-triggered (while CONN_PROXY waits for more) */
 };
 
 /* An offer relayed to this connection, remembered so that only a real answer is relayed back.
@@ -117,9 +122,13 @@ typedef struct server_counters {
     uint64_t timeouts;
     uint64_t shed;
     uint64_t expired_peers;
-    uint64_t remote_in;  /* deliveries received from other nodes */
-    uint64_t remote_out; /* deliveries sent to other nodes */
-    uint64_t parked;     /* messages that waited for Redis or the database */
+    uint64_t remote_in;       /* deliveries received from other nodes */
+    uint64_t remote_out;      /* deliveries sent to other nodes */
+    uint64_t parked;          /* messages that waited for Redis or the database */
+    uint64_t proxy_headers;   /* PROXY headers taken: the connection now counts as the client */
+    uint64_t proxy_kept;      /* PROXY headers taken that name no client (LOCAL, UNKNOWN, ...) */
+    uint64_t proxy_untrusted; /* PROXY headers from an address not trusted: closed */
+    uint64_t proxy_malformed; /* malformed PROXY headers from a trusted address: closed */
 } server_counters_t;
 
 /* A connection addressed by its handle-table entry (see hub/peers.h). */

@@ -1,7 +1,8 @@
-/* conn.c: the connection state machine. Bytes arrive through conn_feed; the request head is
- * parsed by ws/http.c, frames by ws/frame.c, and complete messages go to proto/proto.c. Output is
- * appended to c->out and written once per loop iteration (server.c walks the flush list), so a
- * burst of relays to one peer costs one send(). */
+/* conn.c: the connection state machine. Bytes arrive through conn_feed; a PROXY protocol header
+ * (trusted addresses only) is parsed by ws/proxy.c, the request head by ws/http.c, frames by
+ * ws/frame.c, and complete messages go to proto/proto.c. Output is appended to c->out and written
+ * once per loop iteration (server.c walks the flush list), so a burst of relays to one peer costs
+ * one send(). */
 #include "server/conn.h"
 
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@
 #include "server/stats.h"
 #include "ws/frame.h"
 #include "ws/http.h"
+#include "ws/proxy.h"
 #include "ws/utf8.h"
 
 /* ---- per-address accounting ------------------------------------------------------------- */
@@ -88,8 +90,9 @@ static int list_has(const char *list, const char *item, size_t len) {
 }
 
 /* Returns 1 when an address is in the --trusted-proxy list. Such an address is not held to
- * --max-per-ip while handshaking: all its clients arrive through it, and each is counted
- * against its own forwarded address once the upgrade is read. */
+ * --max-per-ip at accept: all its clients arrive through it, and each is counted against its
+ * own address once the proxy has said which (a PROXY header, or X-Forwarded-For in the
+ * upgrade). */
 static int is_trusted_proxy(server_t *s, const uint8_t addr[16]) {
     if (s->cfg.trusted_proxies[0] == '\0')
         return 0;
@@ -98,9 +101,23 @@ static int is_trusted_proxy(server_t *s, const uint8_t addr[16]) {
     return list_has(s->cfg.trusted_proxies, me, strlen(me));
 }
 
-/* Returns 1 when the peer address of c is in the --trusted-proxy list. */
-static int from_trusted_proxy(server_t *s, const conn_t *c) {
-    return c->ip != NULL && is_trusted_proxy(s, c->ip->addr);
+/* Moves c's per-address count to addr, the client a trusted proxy named. Returns 0, or -EUSERS
+ * (and changes nothing) when addr already has --max-per-ip connections. When addr is the one c
+ * is counted on already (a proxy naming itself), c is one of them, so only more than the cap is
+ * refused. */
+static int move_to_address(server_t *s, conn_t *c, const uint8_t addr[16]) {
+    ip_entry_t *e = ip_get(s, addr, 0);
+    uint32_t cap = s->cfg.max_per_ip;
+    if (e == c->ip)
+        return cap && e->count > cap ? -EUSERS : 0;
+    if (cap && e != NULL && e->count >= cap)
+        return -EUSERS;
+    if (e == NULL)
+        e = ip_get(s, addr, 1);
+    e->count++;
+    ip_put(s, c->ip);
+    c->ip = e;
+    return 0;
 }
 
 /* Parses the last address of an X-Forwarded-For list (the one our trusted proxy appended).
@@ -138,14 +155,20 @@ conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t 
     uint8_t key[16];
     addr_key(addr, addrlen, key);
     ip_entry_t *ip = ip_get(s, key, 0);
+    int trusted = is_trusted_proxy(s, key);
     if (s->nconns >= s->max_conns ||
-        (s->cfg.max_per_ip && ip != NULL && ip->count >= s->cfg.max_per_ip &&
-         !is_trusted_proxy(s, key))) {
+        (s->cfg.max_per_ip && ip != NULL && ip->count >= s->cfg.max_per_ip && !trusted)) {
         s->count.refused++;
         return NULL;
     }
     conn_t *c = xcalloc(1, sizeof(*c));
     c->fd = fd;
+    /* Only a trusted proxy may send a PROXY header, so only its connections look for one: the
+     * others go straight to HTTP, and the stage costs them nothing but the check above. */
+    if (trusted) {
+        c->flags |= CF_TRUSTED;
+        c->state = CONN_PROXY;
+    }
     c->created = c->last_rx = c->last_msg = s->now;
     c->ip = ip ? ip : ip_get(s, key, 1);
     c->ip->count++;
@@ -201,7 +224,8 @@ static void queue_close(server_t *s, conn_t *c) {
     }
 }
 
-/* The peer closed or reset the socket: forget it now, free it at the end of the iteration. */
+/* The peer closed or reset the socket, or sent what deserves no answer: forget it now, free it
+ * (closing the socket) at the end of the iteration. */
 static void peer_gone(server_t *s, conn_t *c) {
     buf_dispose(&c->out);
     c->out_partial = 0;
@@ -264,7 +288,8 @@ static void update_events(server_t *s, conn_t *c, int want_out) {
     int has_out = !!(c->flags & CF_EPOLLOUT), has_in = !(c->flags & CF_READ_OFF);
     if (c->fd < 0 || (has_out == !!want_out && has_in == want_in))
         return;
-    struct epoll_event ev = {.events = (want_in ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0),
+    struct epoll_event ev = {.events = (want_in ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0) |
+                                       (c->flags & CF_EDGE ? EPOLLET : 0),
                              .data.ptr = c};
     if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
         log_msg(LOG_WARN, "epoll_ctl(MOD, %d): %s", c->fd, strerror(errno));
@@ -374,6 +399,12 @@ static int origin_allowed(server_t *s, str_t origin) {
 
 /* Handles a complete request head. Returns 1 when the connection is now a WebSocket. */
 static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
+    /* First, whatever the method and path: a request without its one Host (HTTP/1.1) is
+     * malformed, and answering it anything else would hide a broken client or proxy. */
+    if (http_host_check(req) != 0) {
+        http_error(s, c, 400, "exactly one valid Host header is required (RFC 9112 section 3.2)");
+        return 0;
+    }
     if (!str_eq(req->method, "GET")) {
         http_error(s, c, 405, "only GET is served here");
         return 0;
@@ -406,28 +437,16 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
         http_error(s, c, 403, "origin not allowed");
         return 0;
     }
-    if (from_trusted_proxy(s, c)) {
+    if (c->flags & CF_TRUSTED) {
+        /* Without X-Forwarded-For this is the proxy's own connection, not a forwarded client:
+         * it was let through the accept-time check (see is_trusted_proxy), so it is held to the
+         * cap here, as the address it is counted on. */
         uint8_t client[16];
-        if (xff_client(req->forwarded_for, client) != 0) {
-            /* The proxy's own connection, not a forwarded client: it was let through the
-             * accept-time check (see is_trusted_proxy), so hold it to the cap here. */
-            if (s->cfg.max_per_ip && c->ip->count > s->cfg.max_per_ip) {
-                s->count.refused++;
-                http_error(s, c, 429, "too many connections from your address");
-                return 0;
-            }
-        } else {
-            ip_entry_t *e = ip_get(s, client, 0);
-            if (s->cfg.max_per_ip && e != NULL && e->count >= s->cfg.max_per_ip) {
-                s->count.refused++;
-                http_error(s, c, 429, "too many connections from your address");
-                return 0;
-            }
-            if (e == NULL)
-                e = ip_get(s, client, 1);
-            e->count++;
-            ip_put(s, c->ip);
-            c->ip = e;
+        const uint8_t *named = xff_client(req->forwarded_for, client) == 0 ? client : c->ip->addr;
+        if (move_to_address(s, c, named) != 0) {
+            s->count.refused++;
+            http_error(s, c, 429, "too many connections from your address");
+            return 0;
         }
     }
     char accept[29];
@@ -446,6 +465,137 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
     c->state = CONN_WS;
     c->last_msg = s->now;
     return 1;
+}
+
+/* ---- the PROXY stage ----------------------------------------------------------------------- */
+
+int conn_watch(server_t *s, conn_t *c) {
+    /* While the PROXY stage waits for the rest of a header, the bytes that came are left in the
+     * socket (they were only peeked at): a level-triggered registration would report them again
+     * at once and spin the loop until the header is whole. Edge-triggered, the loop is woken
+     * only when more arrive. Every other state is level-triggered (decision 2). */
+    int edge = c->state == CONN_PROXY;
+    struct epoll_event ev = {.events = EPOLLIN | (edge ? EPOLLET : 0), .data.ptr = c};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+        return -errno;
+    if (edge)
+        c->flags |= CF_EDGE;
+    return 0;
+}
+
+/* Registers c level-triggered again when the PROXY stage made it edge-triggered. Returns 0, or a
+ * negative errno when epoll refuses (c could then stall: the caller closes it). */
+static int leave_edge(server_t *s, conn_t *c) {
+    if (!(c->flags & CF_EDGE))
+        return 0;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        int e = errno;
+        log_msg(LOG_WARN, "epoll_ctl(MOD, %d): %s", c->fd, strerror(e));
+        return -e;
+    }
+    c->flags &= (uint16_t)~CF_EDGE;
+    return 0;
+}
+
+/* Refuses c, now counted on a client address that is at --max-per-ip, as the accept-time check
+ * refuses a direct connection: 503 with Retry-After, closed. The answer is plaintext HTTP, as at
+ * accept; on a listener where TLS follows the header it could only be closed. */
+static void refuse_over_cap(server_t *s, conn_t *c) {
+    static const char body[] = "too many connections from your address\n";
+    s->count.refused++;
+    http_reply(s, c, "503 Service Unavailable", "Retry-After: 30\r\n", "text/plain; charset=utf-8",
+               body, sizeof(body) - 1);
+}
+
+/* Runs the PROXY stage on p[0..n), the first bytes of c (peeked at in its socket, or handed to
+ * conn_feed). Returns -EAGAIN while they are the start of a header that has not ended; -EPROTO
+ * when c was closed (a malformed header, counted); otherwise the stage is over: c is in
+ * CONN_HTTP (or closing, when the client it now counts as is at --max-per-ip) and the return
+ * value is the header's length in bytes (0: c sent none and is served as any trusted
+ * connection is). */
+static int proxy_stage(server_t *s, conn_t *c, const uint8_t *p, size_t n) {
+    proxy_header_t h;
+    char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+    int rc = proxy_parse(p, n, &h);
+    if (rc == -EAGAIN)
+        return rc;
+    if (leave_edge(s, c) != 0) {
+        peer_gone(s, c);
+        return -EPROTO;
+    }
+    c->state = CONN_HTTP;
+    if (rc == -ENOMSG)
+        return 0;
+    if (rc < 0) {
+        /* The specification asks to abort at once, so a sender that is misconfigured notices. */
+        s->count.proxy_malformed++;
+        if (log_enabled(LOG_DEBUG))
+            log_msg(LOG_DEBUG, "closing a connection from %s: malformed PROXY header (%s)",
+                    addr_str(c->ip->addr, a, sizeof(a)), strerror(-rc));
+        peer_gone(s, c);
+        return -EPROTO;
+    }
+    if (h.family == PROXY_FAMILY_KEEP) {
+        s->count.proxy_kept++;
+        if (!h.local) {
+            /* v1 UNKNOWN, or a v2 family we do not take: a client's bytes follow, forwarded, so
+             * the proxy no longer speaks (its X-Forwarded-For would be the client's), and the
+             * connection stays counted on the proxy's address, now held to the cap as any. */
+            c->flags &= (uint16_t)~CF_TRUSTED;
+            if (s->cfg.max_per_ip && c->ip->count > s->cfg.max_per_ip)
+                refuse_over_cap(s, c);
+        }
+        /* LOCAL is the proxy's own connection (a health check): it stays trusted. */
+        return (int)h.len;
+    }
+    /* From here on the bytes are the client's: nothing in them speaks for the proxy. */
+    s->count.proxy_headers++;
+    c->flags &= (uint16_t)~CF_TRUSTED;
+    if (log_enabled(LOG_DEBUG))
+        log_msg(LOG_DEBUG, "a connection from proxy %s is for client %s port %u (PROXY v%u)",
+                addr_str(c->ip->addr, a, sizeof(a)), addr_str(h.addr, b, sizeof(b)), h.port,
+                h.version);
+    if (move_to_address(s, c, h.addr) != 0)
+        refuse_over_cap(s, c);
+    return (int)h.len;
+}
+
+/* Runs the PROXY stage on c's socket: peeks at up to PROXY_MAX_HEADER_BYTES and, once the
+ * verdict is in, consumes exactly the header, so that whatever reads next (HTTP now, a TLS layer
+ * later: the header precedes the ClientHello) starts at its own first byte. Nothing is consumed
+ * before that, so a connection without a header loses no byte. Returns 0 when c goes on reading
+ * as CONN_HTTP, else nonzero (waiting for more bytes, or closing). */
+static int proxy_read(server_t *s, conn_t *c) {
+    ssize_t r;
+    do {
+        r = recv(c->fd, s->rbuf, PROXY_MAX_HEADER_BYTES, MSG_PEEK);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return -EAGAIN;
+    if (r <= 0) {
+        peer_gone(s, c);
+        return -EPIPE;
+    }
+    c->last_rx = s->now;
+    int k = proxy_stage(s, c, s->rbuf, (size_t)r);
+    if (k < 0)
+        return k; /* -EAGAIN: edge-triggered, woken when more arrive (or the handshake timeout) */
+    if (k > 0) {
+        ssize_t got;
+        do {
+            got = recv(c->fd, s->rbuf, (size_t)k, 0);
+        } while (got < 0 && errno == EINTR);
+        if (got != k) {
+            /* The bytes were in the socket a moment ago and only this thread reads it. */
+            log_msg(LOG_WARN, "reading a %d-byte PROXY header got %zd: %s", k, got,
+                    got < 0 ? strerror(errno) : "short read");
+            peer_gone(s, c);
+            return -EIO;
+        }
+        s->count.bytes_in += (size_t)k;
+    }
+    return c->state == CONN_HTTP ? 0 : -EPIPE;
 }
 
 /* ---- WebSocket frames --------------------------------------------------------------------- */
@@ -578,20 +728,41 @@ static size_t ws_process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
 /* Processes p[0..n) in the current state. Returns the bytes consumed. */
 static size_t process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
     size_t off = 0;
+    if (c->state == CONN_PROXY) {
+        int k = proxy_stage(s, c, p, n);
+        if (k == -EAGAIN)
+            return 0;
+        if (k < 0 || c->state != CONN_HTTP)
+            return n;
+        off = (size_t)k;
+    }
     if (c->state == CONN_HTTP) {
         http_request_t req;
-        int r = http_request_parse((const char *)p, n, HTTP_MAX_HEAD_BYTES, &req);
+        int r = http_request_parse((const char *)p + off, n - off, HTTP_MAX_HEAD_BYTES, &req);
         if (r == -EAGAIN)
-            return 0;
+            return off;
         if (r == -EMSGSIZE) {
             http_error(s, c, 431, "request head too large");
+            return n;
+        }
+        if (r != 0 && proxy_has_signature(p + off, n - off)) {
+            /* A PROXY header where none is taken: from an address not in --trusted-proxy, or a
+             * second one (a client behind the load balancer posing as it). Not HTTP, so no
+             * HTTP answer. */
+            s->count.proxy_untrusted++;
+            if (log_enabled(LOG_DEBUG)) {
+                char a[INET6_ADDRSTRLEN];
+                log_msg(LOG_DEBUG, "closing a connection from %s: PROXY header not accepted",
+                        addr_str(c->ip->addr, a, sizeof(a)));
+            }
+            peer_gone(s, c);
             return n;
         }
         if (r != 0) {
             http_error(s, c, 400, "malformed HTTP request");
             return n;
         }
-        off = req.head_len;
+        off += req.head_len;
         if (!http_request(s, c, &req))
             return n;
     }
@@ -600,6 +771,13 @@ static size_t process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
     else
         off = n; /* closing: whatever else arrives is discarded */
     return off;
+}
+
+/* Returns 1 when c is in a state whose unprocessed input is kept for later: the start of a
+ * PROXY header (at most PROXY_MAX_HEADER_BYTES: the parser refuses a longer one), of a request
+ * head, or of a frame. */
+static int keeps_input(const conn_t *c) {
+    return c->state == CONN_PROXY || c->state == CONN_HTTP || c->state == CONN_WS;
 }
 
 void conn_feed(server_t *s, conn_t *c, uint8_t *data, size_t len) {
@@ -615,7 +793,7 @@ void conn_feed(server_t *s, conn_t *c, uint8_t *data, size_t len) {
     }
     if (c->in.len == 0) {
         size_t used = process(s, c, data, len);
-        if (used < len && (c->state == CONN_HTTP || c->state == CONN_WS))
+        if (used < len && keeps_input(c))
             buf_append(&c->in, data + used, len - used);
     } else {
         buf_append(&c->in, data, len);
@@ -623,7 +801,7 @@ void conn_feed(server_t *s, conn_t *c, uint8_t *data, size_t len) {
         buf_t in = c->in;
         c->in = (buf_t){0};
         size_t used = process(s, c, in.data, in.len);
-        if (used < in.len && (c->state == CONN_HTTP || c->state == CONN_WS))
+        if (used < in.len && keeps_input(c))
             buf_append(&c->in, in.data + used, in.len - used);
         buf_dispose(&in);
     }
@@ -656,6 +834,8 @@ void conn_resume(server_t *s, conn_t *c) {
 }
 
 void conn_on_readable(server_t *s, conn_t *c) {
+    if (c->state == CONN_PROXY && proxy_read(s, c) != 0)
+        return;
     ssize_t r;
     do {
         r = read(c->fd, s->rbuf, sizeof(s->rbuf));

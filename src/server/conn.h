@@ -14,14 +14,24 @@
 
 /* Creates a connection for an accepted socket (fd may be -1 for tests and fuzzing: output is then
  * discarded at flush time), links it into the server's list and counts it against its address.
- * Returns NULL when a cap refuses it (the caller closes the fd). */
+ * A connection from a --trusted-proxy address starts in CONN_PROXY (it may send a PROXY
+ * protocol header first), any other in CONN_HTTP. Returns NULL when a cap refuses it (the caller
+ * closes the fd). */
 conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t addrlen);
 
+/* Registers c's socket with the loop's epoll set: level-triggered EPOLLIN, or edge-triggered
+ * while c is in CONN_PROXY (see conn.c). Returns 0, or a negative errno from epoll_ctl (the
+ * caller then closes c). */
+int conn_watch(server_t *s, conn_t *c);
+
 /* Processes bytes received on c. data may be modified in place (frames are unmasked there).
- * Any answers are queued on c (and on other connections for relays). */
+ * Any answers are queued on c (and on other connections for relays). In CONN_PROXY the bytes are
+ * taken as already read from the socket: a header is looked for at their start, and what
+ * follows it goes to the HTTP stage. */
 void conn_feed(server_t *s, conn_t *c, uint8_t *data, size_t len);
 
-/* Reads what the socket has and feeds it; handles EOF and errors. */
+/* Reads what the socket has and feeds it; handles EOF and errors. In CONN_PROXY it first peeks
+ * at the socket and consumes exactly the PROXY header, if there is one. */
 void conn_on_readable(server_t *s, conn_t *c);
 
 /* Writes queued output. Called from the flush list and on EPOLLOUT. */

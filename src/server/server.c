@@ -302,9 +302,9 @@ static void on_accept(server_t *s) {
         /* Without TCP_NODELAY small frames wait for acknowledgements; the connection still
          * works, so a failure is not fatal. */
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            log_msg(LOG_WARN, "epoll_ctl(ADD) for a new connection: %s", strerror(errno));
+        int rc = conn_watch(s, c);
+        if (rc != 0) {
+            log_msg(LOG_WARN, "epoll_ctl(ADD) for a new connection: %s", strerror(-rc));
             c->flags |= CF_GONE;
             mark_dead(s, c);
         }
@@ -329,6 +329,7 @@ void server_tick(server_t *s) {
     const config_t *cfg = &s->cfg;
     for (conn_t *c = s->conns; c; c = c->next) {
         switch (c->state) {
+        case CONN_PROXY: /* a PROXY header trickled or cut short is held to the same limit */
         case CONN_HTTP:
             if (s->now - c->created > cfg->handshake_timeout) {
                 s->count.timeouts++;

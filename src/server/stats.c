@@ -47,6 +47,10 @@ void stats_write_json(server_t *s, buf_t *b) {
     field(b, "heap_bytes", alloc_bytes_in_use(), 0);
     field(b, "uptime_seconds", s->now, 0);
     field(b, "parked", s->count.parked, 0);
+    field(b, "proxy_headers", s->count.proxy_headers, 0);
+    field(b, "proxy_kept_address", s->count.proxy_kept, 0);
+    field(b, "proxy_refused_untrusted", s->count.proxy_untrusted, 0);
+    field(b, "proxy_refused_malformed", s->count.proxy_malformed, 0);
     if (s->cluster != NULL) {
         /* Every node mirrors every other node's peers, so the tables give cluster-wide
          * totals; connections are summed from the nodes' heartbeats. */

@@ -168,6 +168,7 @@ static void store_header(const char *name, size_t name_len, str_t value, http_re
         return;
     }
     if (ieq(name, name_len, "host")) {
+        req->host_count++;
         slot = &req->host;
     } else if (ieq(name, name_len, "upgrade")) {
         slot = &req->upgrade;
@@ -304,6 +305,31 @@ static int ws_key_valid(str_t key) {
         return 0;
     }
     return (b64_value((unsigned char)key.p[WS_KEY_DATA_CHARS - 1]) & 0x0F) == 0;
+}
+
+/* Returns 1 for a character that may appear in Host: the reg-name, IP-literal and port characters
+ * of RFC 3986 section 3.2.2 (unreserved, sub-delims, '%' of pct-encoding, ':', '[' and ']'). */
+static int is_host_char(unsigned char c) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+        return 1;
+    }
+    return c != '\0' && strchr("-._~!$&'()*+,;=%:[]", c) != NULL;
+}
+
+int http_host_check(const http_request_t *req) {
+    size_t i;
+
+    /* Two Host lines could name two different hosts, and a proxy in front of us might route by
+     * one while we read the other; refusing both is what RFC 9112 section 3.2 asks. */
+    if (req->host_count > 1 || (req->host_count == 0 && req->version_minor >= 1)) {
+        return HTTP_STATUS_BAD_REQUEST;
+    }
+    for (i = 0; i < req->host.len; i++) {
+        if (!is_host_char((unsigned char)req->host.p[i])) {
+            return HTTP_STATUS_BAD_REQUEST;
+        }
+    }
+    return 0;
 }
 
 int http_upgrade_check(const http_request_t *req) {

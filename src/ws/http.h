@@ -21,10 +21,11 @@ typedef struct http_request {
     str_t target;      /* request target as sent, e.g. "/announce?x=1" */
     str_t path;        /* target without the query string, e.g. "/announce" */
     int version_minor; /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
-    str_t host;
-    str_t upgrade;    /* value of Upgrade, trimmed */
-    str_t ws_key;     /* Sec-WebSocket-Key, trimmed */
-    str_t ws_version; /* Sec-WebSocket-Version, trimmed */
+    str_t host;        /* the first Host line's value, trimmed */
+    int host_count;    /* Host lines seen (RFC 9112 section 3.2: exactly one in HTTP/1.1) */
+    str_t upgrade;     /* value of Upgrade, trimmed */
+    str_t ws_key;      /* Sec-WebSocket-Key, trimmed */
+    str_t ws_version;  /* Sec-WebSocket-Version, trimmed */
     str_t origin;
     str_t forwarded_for; /* X-Forwarded-For, trimmed, whole list as sent (its last line) */
     int conn_upgrade;    /* 1 when a Connection header lists the token "upgrade" (any case) */
@@ -39,6 +40,13 @@ typedef struct http_request {
  * name or value characters, bare LF is tolerated as line end, obsolete line folding is refused).
  * Header names are matched case-insensitively. Pure: may be called from any thread. */
 int http_request_parse(const char *buf, size_t len, size_t max_head, http_request_t *req);
+
+/* Checks the Host header of a parsed request as RFC 9112 section 3.2 (RFC 7230 section 5.4)
+ * asks: an HTTP/1.1 request must carry exactly one, an HTTP/1.0 request at most one, and its value
+ * must be a uri-host with an optional port (letters, digits, "-._~!$&'()*+,;=%", and ':', '[',
+ * ']' for a port or an IPv6 literal; empty is allowed). Returns 0 when it is acceptable, else 400,
+ * the status to answer with. Pure. */
+int http_host_check(const http_request_t *req);
 
 /* Checks that a parsed request is a valid RFC 6455 opening handshake: method GET, HTTP/1.1,
  * Upgrade "websocket" (any case), Connection with "upgrade", a Sec-WebSocket-Key that is 24

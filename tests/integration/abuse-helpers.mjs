@@ -95,9 +95,10 @@ export function upgradeRequest (srv, { path = '/', headers = {}, key = randomByt
  * Sends an upgrade request on a fresh TCP connection from localAddress and resolves with
  * { status, headers, raw } once the response head has arrived. On 101, `raw` is a RawWs (frames
  * parsed as they come, see helpers.mjs); otherwise the socket is left to the server to close and
- * `closed` resolves when it does (`sock` is the socket).
+ * `closed` resolves when it does (`sock` is the socket). `prefix` (a Buffer, e.g. a PROXY protocol
+ * header) is sent before the request, in the same write, or one byte at a time `trickleMs` apart.
  */
-export function tryUpgrade (srv, { localAddress = HOST, headers = {}, name = `up@${localAddress}`, request } = {}) {
+export function tryUpgrade (srv, { localAddress = HOST, headers = {}, name = `up@${localAddress}`, request, prefix, trickleMs } = {}) {
   let key = randomBytes(16).toString('base64')
   if (request) key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(request)?.[1] ?? key
   const req = request ?? upgradeRequest(srv, { headers, key })
@@ -147,7 +148,18 @@ export function tryUpgrade (srv, { localAddress = HOST, headers = {}, name = `up
       const res = parseHttpHead(head.toString('latin1'))
       resolve({ ...res, sock, closed, raw: null, closedEarly: true, text: head.toString('latin1') })
     })
-    sock.on('connect', () => sock.write(req))
+    sock.on('connect', async () => {
+      if (prefix && trickleMs) {
+        for (const byte of prefix) {
+          if (done || sock.destroyed) return
+          sock.write(Buffer.from([byte]))
+          await sleep(trickleMs)
+        }
+        sock.write(req)
+      } else {
+        sock.write(prefix ? Buffer.concat([prefix, Buffer.from(req, 'latin1')]) : req)
+      }
+    })
   })
 }
 

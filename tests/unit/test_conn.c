@@ -5,6 +5,7 @@
  * through the counting allocator was given back. */
 #include "unit.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -372,7 +375,7 @@ static void test_http_health_and_errors(void **state) {
     assert_memory_equal(c->out.data + c->out.len - 3, "ok\n", 3);
 
     conn_t *c2 = conn_create(s, -1, NULL, 0);
-    static const char bad[] = "BREW /pot HTTP/1.1\r\n\r\n";
+    static const char bad[] = "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n";
     feed(s, c2, bad, sizeof(bad) - 1);
     assert_int_equal(c2->state, CONN_CLOSING);
     assert_memory_equal(c2->out.data, "HTTP/1.1 405", 12);
@@ -387,13 +390,333 @@ static void test_http_health_and_errors(void **state) {
     assert_non_null(memmem(c3->out.data, c3->out.len, "Sec-WebSocket-Version: 13\r\n", 27));
 
     conn_t *c4 = conn_create(s, -1, NULL, 0);
-    static const char stats[] = "GET /stats.json HTTP/1.1\r\n\r\n";
+    static const char stats[] = "GET /stats.json HTTP/1.1\r\nHost: x\r\n\r\n";
     feed(s, c4, stats, sizeof(stats) - 1);
     assert_memory_equal(c4->out.data, "HTTP/1.1 200 OK\r\n", 17);
     assert_non_null(memmem(c4->out.data, c4->out.len, "\"connections\":4", 15));
 
     server_end_iteration(s);
     assert_int_equal(s->nconns, 0);
+}
+
+/* RFC 9112 section 3.2: an HTTP/1.1 request without its one Host is refused with 400 before
+ * anything else, an upgrade included; HTTP/1.0 may leave it out. */
+static void test_host_required(void **state) {
+    fixture_t *f = *state;
+    server_t *s = make_server(f, NULL);
+    static const char *const refused[] = {
+        "GET /announce HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: " SAMPLE_KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "GET /announce HTTP/1.1\r\nHost: a\r\nHost: b\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY
+        "\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "GET /health HTTP/1.1\r\n\r\n",
+        "BREW /pot HTTP/1.1\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        conn_t *c = conn_create(s, -1, NULL, 0);
+        feed(s, c, refused[i], strlen(refused[i]));
+        assert_int_equal(c->state, CONN_CLOSING);
+        assert_memory_equal(c->out.data, "HTTP/1.1 400", 12);
+        assert_non_null(memmem(c->out.data, c->out.len, "Host", 4));
+    }
+    conn_t *c = conn_create(s, -1, NULL, 0);
+    static const char old[] = "GET /health HTTP/1.0\r\n\r\n";
+    feed(s, c, old, sizeof(old) - 1);
+    assert_memory_equal(c->out.data, "HTTP/1.1 200 OK\r\n", 17);
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 0);
+}
+
+/* ---- the PROXY protocol stage ------------------------------------------------------------------
+ */
+
+/* Test connections have no address, which reads as "::": trusting it sends them through the
+ * PROXY stage. Two connections per address. */
+static void tweak_trust_unspecified(config_t *cfg) {
+    snprintf(cfg->trusted_proxies, sizeof(cfg->trusted_proxies), "%s", "192.0.2.250, ::");
+    cfg->max_per_ip = 2;
+}
+
+/* Builds a v2 PROXY header for TCP over IPv4 from a.b.c.d port 40000 into out (28 bytes). */
+static size_t v2_tcp4(uint8_t *out, uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+    static const uint8_t head[16] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51,
+                                     0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0x00, 0x0C};
+    memcpy(out, head, 16);
+    const uint8_t addrs[12] = {a, b, c, d, 10, 0, 0, 1, 0x9c, 0x40, 0x01, 0xbb};
+    memcpy(out + 16, addrs, 12);
+    return 28;
+}
+
+/* Feeds a header and then the upgrade request, in one piece. */
+static void feed_with_upgrade(server_t *s, conn_t *c, const void *hdr, size_t n,
+                              const char *request) {
+    uint8_t buf[1024];
+    size_t rn = strlen(request);
+    assert_true(n + rn <= sizeof(buf));
+    memcpy(buf, hdr, n);
+    memcpy(buf + n, request, rn);
+    feed(s, c, buf, n + rn);
+}
+
+static const char upgrade_with_xff[] = "GET /announce HTTP/1.1\r\n"
+                                       "Host: tracker.example:8000\r\n"
+                                       "Upgrade: websocket\r\n"
+                                       "Connection: Upgrade\r\n"
+                                       "Sec-WebSocket-Key: " SAMPLE_KEY "\r\n"
+                                       "Sec-WebSocket-Version: 13\r\n"
+                                       "X-Forwarded-For: 198.51.100.1\r\n"
+                                       "\r\n";
+
+static void test_proxy_header_sets_client(void **state) {
+    fixture_t *f = *state;
+    server_t *s = make_server(f, tweak_trust_unspecified);
+    static const char v1[] = "PROXY TCP4 203.0.113.9 10.0.0.1 51000 443\r\n";
+    uint8_t v2[64];
+
+    /* v1: the connection now counts as 203.0.113.9, not as the proxy. */
+    conn_t *a = conn_create(s, -1, NULL, 0);
+    assert_int_equal(a->state, CONN_PROXY);
+    assert_true(a->flags & CF_TRUSTED);
+    feed_with_upgrade(s, a, v1, sizeof(v1) - 1, upgrade_request);
+    assert_int_equal(a->state, CONN_WS);
+    assert_memory_equal(a->out.data, expected_101, sizeof(expected_101) - 1);
+    assert_false(a->flags & CF_TRUSTED);
+    assert_int_equal(s->count.proxy_headers, 1);
+    assert_int_equal(s->ips.count, 1); /* the proxy's own entry went with its last connection */
+
+    /* v2, one byte at a time: the same client, so the same entry. */
+    conn_t *b = conn_create(s, -1, NULL, 0);
+    size_t n = v2_tcp4(v2, 203, 0, 113, 9);
+    for (size_t i = 0; i < n; i++) {
+        feed(s, b, v2 + i, 1);
+        assert_int_equal(b->state, i + 1 < n ? CONN_PROXY : CONN_HTTP);
+    }
+    feed(s, b, upgrade_request, sizeof(upgrade_request) - 1);
+    assert_int_equal(b->state, CONN_WS);
+    assert_ptr_equal(b->ip, a->ip);
+    assert_int_equal(s->count.proxy_headers, 2);
+
+    /* A third connection of 203.0.113.9 is over --max-per-ip 2: 503, as at accept. */
+    conn_t *c = conn_create(s, -1, NULL, 0);
+    feed_with_upgrade(s, c, v1, sizeof(v1) - 1, upgrade_request);
+    assert_int_equal(c->state, CONN_CLOSING);
+    assert_memory_equal(c->out.data, "HTTP/1.1 503", 12);
+    assert_non_null(memmem(c->out.data, c->out.len, "Retry-After: 30\r\n", 17));
+    assert_int_equal(s->count.refused, 1);
+
+    /* Another client is served. */
+    conn_t *d = conn_create(s, -1, NULL, 0);
+    n = v2_tcp4(v2, 203, 0, 113, 10);
+    feed_with_upgrade(s, d, v2, n, upgrade_request);
+    assert_int_equal(d->state, CONN_WS);
+    assert_ptr_not_equal(d->ip, a->ip);
+
+    /* After a PROXY header the bytes are the client's: its X-Forwarded-For is not believed. */
+    conn_t *e = conn_create(s, -1, NULL, 0);
+    n = v2_tcp4(v2, 203, 0, 113, 10);
+    feed_with_upgrade(s, e, v2, n, upgrade_with_xff);
+    assert_int_equal(e->state, CONN_WS);
+    assert_ptr_equal(e->ip, d->ip);
+
+    /* A trusted connection without a header is served as before: X-Forwarded-For applies. */
+    conn_t *g = conn_create(s, -1, NULL, 0);
+    feed(s, g, upgrade_with_xff, sizeof(upgrade_with_xff) - 1);
+    assert_int_equal(g->state, CONN_WS);
+    assert_ptr_not_equal(g->ip, d->ip);
+    assert_int_equal(s->count.proxy_headers, 5); /* c's header was taken, then refused */
+    assert_int_equal(s->count.proxy_kept, 0);
+
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 5);
+    for (conn_t *x = s->conns; x; x = x->next)
+        conn_close(s, x, WS_CLOSE_GOING_AWAY, NULL);
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 0);
+    assert_int_equal(s->ips.count, 0);
+}
+
+static void test_proxy_header_keeps_address(void **state) {
+    fixture_t *f = *state;
+    server_t *s = make_server(f, tweak_trust_unspecified);
+    conn_t *waiting = conn_create(s, -1, NULL, 0); /* holds the proxy's own entry */
+
+    /* v2 LOCAL, a health check of the proxy's: its own address, still trusted. */
+    static const uint8_t local[16] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51,
+                                      0x55, 0x49, 0x54, 0x0A, 0x20, 0x00, 0x00, 0x00};
+    conn_t *h = conn_create(s, -1, NULL, 0);
+    feed_with_upgrade(s, h, local, sizeof(local), "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_memory_equal(h->out.data, "HTTP/1.1 200 OK\r\n", 17);
+    assert_ptr_equal(h->ip, waiting->ip);
+    assert_true(h->flags & CF_TRUSTED);
+    assert_int_equal(s->count.proxy_kept, 1);
+    server_end_iteration(s); /* h is gone */
+
+    /* v1 UNKNOWN: a client's connection the proxy cannot describe. It stays on the proxy's
+     * address, and the client's X-Forwarded-For is not believed. */
+    static const char unknown[] = "PROXY UNKNOWN\r\n";
+    conn_t *u = conn_create(s, -1, NULL, 0);
+    feed_with_upgrade(s, u, unknown, sizeof(unknown) - 1, upgrade_with_xff);
+    assert_int_equal(u->state, CONN_WS);
+    assert_ptr_equal(u->ip, waiting->ip);
+    assert_false(u->flags & CF_TRUSTED);
+    assert_int_equal(s->count.proxy_kept, 2);
+    assert_int_equal(s->count.proxy_headers, 0);
+    /* The proxy's address now has two connections, its cap: a third that names no client is
+     * refused (it is no longer a trusted proxy's, whose handshakes are not held to the cap). */
+    conn_t *u2 = conn_create(s, -1, NULL, 0);
+    feed(s, u2, unknown, sizeof(unknown) - 1);
+    assert_int_equal(u2->state, CONN_CLOSING);
+    assert_memory_equal(u2->out.data, "HTTP/1.1 503", 12);
+    server_end_iteration(s);
+}
+
+static void test_proxy_header_refused(void **state) {
+    fixture_t *f = *state;
+    server_t *s = make_server(f, tweak_trust_unspecified);
+    static const char *const malformed[] = {
+        "PROXY TCP4 203.0.113.9 10.0.0.1 99999 443\r\n", /* port out of range */
+        "PROXY TCP4 203.0.113.9 10.0.0.1 1 443\n",       /* bare LF */
+        "PROXYTCP4",                                     /* broken signature */
+        "\r\n\r\nGET / HTTP/1.1\r\n",                    /* broken v2 signature */
+    };
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+        conn_t *c = conn_create(s, -1, NULL, 0);
+        feed_with_upgrade(s, c, malformed[i], strlen(malformed[i]), upgrade_request);
+        assert_int_equal(c->state, CONN_CLOSING);
+        assert_true(c->flags & CF_GONE);
+        assert_int_equal(c->out.len, 0); /* closed without an answer */
+        assert_int_equal(s->count.proxy_malformed, i + 1);
+    }
+    /* A second header after the first is a client posing as the proxy. */
+    static const char twice[] = "PROXY TCP4 203.0.113.9 10.0.0.1 1 443\r\n"
+                                "PROXY TCP4 198.51.100.7 10.0.0.1 1 443\r\n";
+    conn_t *c = conn_create(s, -1, NULL, 0);
+    feed(s, c, twice, sizeof(twice) - 1);
+    assert_int_equal(c->state, CONN_CLOSING);
+    assert_int_equal(c->out.len, 0);
+    assert_int_equal(s->count.proxy_untrusted, 1);
+    assert_int_equal(s->count.proxy_headers, 1);
+
+    /* A header that never ends is closed by the handshake timeout. */
+    conn_t *slow = conn_create(s, -1, NULL, 0);
+    feed(s, slow, "PROXY TCP4 203.0", 16);
+    assert_int_equal(slow->state, CONN_PROXY);
+    uint64_t timeouts = s->count.timeouts;
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 1);
+    s->now += s->cfg.handshake_timeout + 1;
+    server_tick(s);
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 0);
+    assert_int_equal(s->count.timeouts, timeouts + 1);
+}
+
+/* Without --trusted-proxy a PROXY header is refused: closed without an answer, counted. */
+static void test_proxy_header_untrusted(void **state) {
+    fixture_t *f = *state;
+    server_t *s = make_server(f, NULL);
+    static const char v1[] = "PROXY TCP4 203.0.113.9 10.0.0.1 51000 443\r\n";
+    uint8_t v2[64];
+    conn_t *a = conn_create(s, -1, NULL, 0);
+    assert_int_equal(a->state, CONN_HTTP);
+    feed_with_upgrade(s, a, v1, sizeof(v1) - 1, upgrade_request);
+    assert_int_equal(a->state, CONN_CLOSING);
+    assert_int_equal(a->out.len, 0);
+    conn_t *b = conn_create(s, -1, NULL, 0);
+    size_t n = v2_tcp4(v2, 203, 0, 113, 9);
+    feed_with_upgrade(s, b, v2, n, upgrade_request);
+    assert_int_equal(b->state, CONN_CLOSING);
+    assert_int_equal(b->out.len, 0);
+    assert_int_equal(s->count.proxy_untrusted, 2);
+    assert_int_equal(s->count.proxy_headers, 0);
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 0);
+}
+
+/* Returns the bytes waiting to be read in fd. */
+static int pending_bytes(int fd) {
+    int n = -1;
+    assert_int_equal(ioctl(fd, FIONREAD, &n), 0);
+    return n;
+}
+
+/* Writes p[0..n) into fd, all of it. */
+static void write_all(int fd, const void *p, size_t n) {
+    assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* On a socket the stage only peeks until the header is whole, then consumes exactly the header:
+ * the next reader starts at the first byte after it. */
+static void test_proxy_socket(void **state) {
+    fixture_t *f = *state;
+    server_t *s = make_server(f, tweak_trust_unspecified);
+    int sv[2];
+    uint8_t v2[64];
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    conn_t *c = conn_create(s, sv[0], NULL, 0);
+    assert_int_equal(conn_watch(s, c), 0);
+    assert_true(c->flags & CF_EDGE);
+    size_t n = v2_tcp4(v2, 203, 0, 113, 9);
+    /* Half a header: nothing is taken from the socket. */
+    write_all(sv[1], v2, 10);
+    conn_on_readable(s, c);
+    assert_int_equal(c->state, CONN_PROXY);
+    assert_int_equal(pending_bytes(sv[0]), 10);
+    assert_int_equal(c->in.len, 0);
+    /* The rest and the upgrade: the header is consumed, then HTTP reads on. */
+    write_all(sv[1], v2 + 10, n - 10);
+    write_all(sv[1], upgrade_request, sizeof(upgrade_request) - 1);
+    conn_on_readable(s, c);
+    assert_int_equal(c->state, CONN_WS);
+    assert_false(c->flags & CF_EDGE);
+    assert_int_equal(pending_bytes(sv[0]), 0);
+    assert_int_equal(s->count.proxy_headers, 1);
+    server_end_iteration(s);
+    char got[sizeof(expected_101)];
+    assert_int_equal(recv(sv[1], got, sizeof(got) - 1, 0), (ssize_t)sizeof(expected_101) - 1);
+    assert_memory_equal(got, expected_101, sizeof(expected_101) - 1);
+    close(sv[1]);
+
+    /* No header: not a byte is consumed by the stage. */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    conn_t *d = conn_create(s, sv[0], NULL, 0);
+    assert_int_equal(conn_watch(s, d), 0);
+    static const char health[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    write_all(sv[1], health, sizeof(health) - 1);
+    conn_on_readable(s, d);
+    assert_int_equal(d->state, CONN_CLOSING);
+    assert_memory_equal(d->out.data, "HTTP/1.1 200 OK\r\n", 17);
+    assert_int_equal(s->count.bytes_in, n + sizeof(upgrade_request) - 1 + sizeof(health) - 1);
+    close(sv[1]);
+
+    /* A malformed header: closed, the socket unread. */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    conn_t *e = conn_create(s, sv[0], NULL, 0);
+    assert_int_equal(conn_watch(s, e), 0);
+    write_all(sv[1], "PROXY TCP9\r\n", 12);
+    conn_on_readable(s, e);
+    assert_int_equal(e->state, CONN_CLOSING);
+    assert_int_equal(s->count.proxy_malformed, 1);
+    server_end_iteration(s);
+    char b;
+    ssize_t r = recv(sv[1], &b, 1, 0);
+    assert_true(r == 0 || (r < 0 && errno == ECONNRESET));
+    close(sv[1]);
+
+    /* The peer leaves with half a header. */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    conn_t *g = conn_create(s, sv[0], NULL, 0);
+    assert_int_equal(conn_watch(s, g), 0);
+    close(sv[1]);
+    conn_on_readable(s, g);
+    assert_true(g->flags & CF_GONE);
+    server_end_iteration(s);
+    for (conn_t *x = s->conns; x; x = x->next)
+        conn_close(s, x, WS_CLOSE_GOING_AWAY, NULL);
+    server_end_iteration(s);
+    server_end_iteration(s);
 }
 
 /* ---- WebSocket framing ------------------------------------------------------------------------
@@ -996,6 +1319,12 @@ int main(void) {
         T(test_upgrade_101),
         T(test_upgrade_byte_by_byte),
         T(test_http_health_and_errors),
+        T(test_host_required),
+        T(test_proxy_header_sets_client),
+        T(test_proxy_header_keeps_address),
+        T(test_proxy_header_refused),
+        T(test_proxy_header_untrusted),
+        T(test_proxy_socket),
         T(test_ola_answer),
         T(test_ping_pong),
         T(test_unmasked_frame_closes_1002),

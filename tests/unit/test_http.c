@@ -547,8 +547,61 @@ static void test_upgrade_check_trims_key(void **state) {
                      0);
 }
 
+/* Parses s and returns the http_host_check verdict; fails the test if s does not parse. */
+static int host_verdict(const char *s) {
+    http_request_t req;
+
+    assert_int_equal(parse(s, &req), 0);
+    return http_host_check(&req);
+}
+
+static void test_host_rule(void **state) {
+    http_request_t req;
+
+    (void)state;
+    /* HTTP/1.1: exactly one Host. */
+    assert_int_equal(host_verdict("GET / HTTP/1.1\r\nHost: tracker.example:8000\r\n\r\n"), 0);
+    assert_int_equal(host_verdict(chromium_upgrade), 0);
+    assert_int_equal(host_verdict(firefox_upgrade), 0);
+    assert_int_equal(host_verdict("GET / HTTP/1.1\r\n\r\n"), 400);
+    assert_int_equal(host_verdict("GET / HTTP/1.1\r\nX-Host: a\r\n\r\n"), 400);
+    assert_int_equal(host_verdict("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), 400);
+    assert_int_equal(host_verdict("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), 400);
+    assert_int_equal(parse("GET / HTTP/1.1\r\nHOST: a\r\nhost: b\r\nHost: c\r\n\r\n", &req), 0);
+    assert_int_equal(req.host_count, 3);
+    assert_true(is(req.host, "a"));
+    /* An empty Host is what RFC 9112 asks for when the target has no authority. */
+    assert_int_equal(host_verdict("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 0);
+    /* HTTP/1.0: Host is optional, but never twice. */
+    assert_int_equal(host_verdict("GET /stats.json HTTP/1.0\r\n\r\n"), 0);
+    assert_int_equal(host_verdict("GET / HTTP/1.0\r\nHost: a\r\n\r\n"), 0);
+    assert_int_equal(host_verdict("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+    /* Later minor versions are held to the HTTP/1.1 rule. */
+    assert_int_equal(host_verdict("GET / HTTP/1.2\r\n\r\n"), 400);
+    /* The value must be a host with an optional port. */
+    static const char *const good[] = {
+        "localhost",   "127.0.0.1:8000",   "[::1]:8000", "[2001:db8::7]", "xn--bcher-kva.example",
+        "a_b.example", "tracker.example.", "%61.example"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char buf[256];
+        snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", good[i]);
+        if (host_verdict(buf) != 0)
+            fail_msg("Host: %s refused", good[i]);
+    }
+    static const char *const bad[] = {"a b",    "a\tb",   "user@host", "host/path",
+                                      "host?q", "host#f", "h\"st",     "caf\xc3\xa9.example",
+                                      "<x>",    "a\\b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char buf[256];
+        snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+        if (host_verdict(buf) != 400)
+            fail_msg("Host: %s accepted", bad[i]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_rule),
         cmocka_unit_test(test_accept_rfc_vector),
         cmocka_unit_test(test_accept_bad_length),
         cmocka_unit_test(test_chromium_upgrade),
