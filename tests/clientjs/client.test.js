@@ -51,7 +51,7 @@ test('two pages find each other through an announce and exchange 1 MiB over the 
     const seeder = await a.evaluate(async ({ url, h, size, RTC }) => {
         const file = t.randomBytes(size);
         window.client = await st.connect(url, RTC);
-        client.on('connection', ({ channel }) => t.sendBytes(channel, file));
+        client.on('connection', ({ channel }) => st.sendWithBackpressure(channel, file));
         const res = await client.announce(h, { left: 0, uploaded: 0, downloaded: size });
         return { peerId: client.peerId, sha256: await t.sha256Hex(file), res };
     }, { url: tr.url, h, size: MiB, RTC });
@@ -280,4 +280,46 @@ test('server errors become SigtrackerErrors with the server code; rate limits ar
     const got = await b.evaluate(() => t.until(() => got.some((s) => s.payload.n === 4)).then(() => got.map((s) => s.payload.n)));
     assert.deepEqual(got, [1, 2, 4]);
     assert.equal(res.errors.filter((e) => e.code === 'rate_limited').length, 1, JSON.stringify(res.errors));
+});
+
+test('a send to a tab that reloads mid-transfer rejects with channel_closed instead of waiting forever', async () => {
+    const tr = await tracker('send-closed');
+    const ctx = await context();
+    const [a, b] = await Promise.all([openPage(ctx, web.origin), openPage(ctx, web.origin)]);
+    const size = 32 * MiB;
+    const ida = await a.evaluate(async ({ url, RTC, size }) => {
+        window.client = await st.connect(url, RTC);
+        const file = t.randomBytes(size);
+        window.outcome = new Promise((resolve) => {
+            client.on('connection', ({ channel }) => {
+                let sent = 0;
+                st.sendWithBackpressure(channel, file, { onProgress: (n) => (sent = n) }).then(
+                    () => resolve({ ok: true, sent }),
+                    (e) => resolve({ ok: false, name: e.name, code: e.code, sent, at: performance.now() }),
+                );
+            });
+        });
+        return client.peerId;
+    }, { url: tr.url, RTC, size });
+    // B reloads itself as soon as 1 MiB has arrived: the sender is then far from done.
+    const reloadedAt = await b.evaluate(async ({ url, RTC, ida }) => {
+        window.client = await st.connect(url, RTC);
+        const channel = await client.connectPeer(ida);
+        let got = 0;
+        return new Promise((resolve) => {
+            channel.onmessage = (ev) => {
+                got += ev.data.byteLength;
+                if (got < 1024 * 1024) return;
+                channel.onmessage = null;
+                resolve(performance.timeOrigin + performance.now());
+                setTimeout(() => location.reload(), 0);
+            };
+        });
+    }, { url: tr.url, RTC, ida });
+    const outcome = await a.evaluate(() => window.outcome.then((o) => ({ ...o, at: performance.timeOrigin + (o.at ?? 0) })));
+    assert.equal(outcome.ok, false, JSON.stringify(outcome));
+    assert.equal(outcome.name, 'SigtrackerError');
+    assert.equal(outcome.code, 'channel_closed');
+    assert.ok(outcome.sent < size, JSON.stringify(outcome));
+    console.log(`# the send ended ${Math.round(outcome.at - reloadedAt)} ms after the receiver started to reload, at ${outcome.sent} of ${size} bytes`);
 });
