@@ -217,32 +217,6 @@ test('both sides offer at once and still end with exactly one connection', async
     }
 });
 
-test('the share.html demo: a file picked in one tab arrives in the other', async () => {
-    const tr = await tracker('demo');
-    const ctx = await context();
-    const url = `${web.origin}/lib/examples/share.html?tracker=${encodeURIComponent(tr.url)}`;
-    const [a, b] = await Promise.all([ctx.newPage(), ctx.newPage()]);
-    for (const p of [a, b]) p.on('pageerror', (e) => process.stderr.write(`[demo page error] ${e.stack || e}\n`));
-    await a.goto(url);
-    await a.waitForFunction(() => document.getElementById('state').textContent === 'open');
-    await b.goto(url);
-    await b.waitForFunction(() => document.getElementById('state').textContent === 'open');
-    // The second tab finds the first through the lobby swarm and opens a data channel to it.
-    await a.waitForFunction(() => document.getElementById('peers').textContent.includes('data channel open'));
-
-    const content = Buffer.alloc(300 * 1024);
-    for (let i = 0; i < content.length; i++) content[i] = (i * 7 + (i >> 8)) & 255;
-    await a.setInputFiles('#file', { name: 'demo.bin', mimeType: 'application/octet-stream', buffer: content });
-    await b.waitForFunction(() => /done, from/.test(document.getElementById('files').textContent), null, { timeout: 20000 });
-    const saved = await b.evaluate(async () => {
-        const href = document.querySelector('#files a[download]').href;
-        return [...new Uint8Array(await (await fetch(href)).arrayBuffer())];
-    });
-    assert.ok(Buffer.from(saved).equals(content), 'the saved file differs from the picked one');
-    // Both are seeders now, and the page shows it.
-    await b.waitForFunction(() => document.querySelector('#files tr td:nth-child(4)').textContent === '2', null, { timeout: 10000 });
-});
-
 test('server errors become SigtrackerErrors with the server code; rate limits are waited out', async () => {
     const tr = await tracker('errors', ['--signal-rate', '1', '--signal-burst', '2']);
     const ctx = await context();
