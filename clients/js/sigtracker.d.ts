@@ -258,5 +258,8 @@ export function sendWithBackpressure(
 ): Promise<number>;
 /** A random peer ID of `length` (default 20) characters from A-Za-z0-9. */
 export function randomPeerId(length?: number): string;
-/** SHA-1 of the data as 40 lowercase hex characters (a ready-made infohash). */
+/**
+ * SHA-1 of the data as 40 lowercase hex characters (a ready-made infohash). Uses crypto.subtle, or
+ * JavaScript where a page is not a secure context (plain http from a LAN address) and has none.
+ */
 export function sha1Hex(data: string | ArrayBuffer | ArrayBufferView | Blob): Promise<string>;

@@ -57,12 +57,62 @@ export function randomPeerId(length = 20) {
     return s;
 }
 
-/** Returns the SHA-1 of the data as 40 lowercase hex characters: a ready-made infohash. */
+/**
+ * Returns the SHA-1 of the data as 40 lowercase hex characters: a ready-made infohash. Pages that
+ * are not a secure context (plain http from a LAN address, as a phone opening a laptop's page) have
+ * no crypto.subtle: there it computes the hash in JavaScript.
+ */
 export async function sha1Hex(data) {
     if (typeof data === 'string') data = new TextEncoder().encode(data);
     else if (typeof Blob !== 'undefined' && data instanceof Blob) data = await data.arrayBuffer();
-    const digest = await crypto.subtle.digest('SHA-1', data);
+    const subtle = globalThis.crypto?.subtle;
+    if (!subtle) return sha1Js(ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data));
+    const digest = await subtle.digest('SHA-1', data);
     return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** SHA-1 (FIPS 180-4) of bytes, as 40 lowercase hex characters. */
+function sha1Js(bytes) {
+    const h = new Uint32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0]);
+    const w = new Uint32Array(80);
+    const block = (src, off) => {
+        for (let i = 0; i < 16; i++) {
+            const j = off + 4 * i;
+            w[i] = (src[j] << 24) | (src[j + 1] << 16) | (src[j + 2] << 8) | src[j + 3];
+        }
+        for (let i = 16; i < 80; i++) {
+            const x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
+            w[i] = (x << 1) | (x >>> 31);
+        }
+        let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+        for (let i = 0; i < 80; i++) {
+            const f = i < 20 ? (b & c) | (~b & d) : i < 40 || i >= 60 ? b ^ c ^ d : (b & c) | (b & d) | (c & d);
+            const k = i < 20 ? 0x5a827999 : i < 40 ? 0x6ed9eba1 : i < 60 ? 0x8f1bbcdc : 0xca62c1d6;
+            const t = (((a << 5) | (a >>> 27)) + f + e + k + w[i]) | 0;
+            e = d;
+            d = c;
+            c = (b << 30) | (b >>> 2);
+            b = a;
+            a = t;
+        }
+        h[0] += a;
+        h[1] += b;
+        h[2] += c;
+        h[3] += d;
+        h[4] += e;
+    };
+    // Whole 64-byte blocks straight from the input; the rest, 0x80, zeros and the length in bits
+    // (64-bit big-endian) in one or two final blocks.
+    const full = bytes.length - (bytes.length % 64);
+    for (let off = 0; off < full; off += 64) block(bytes, off);
+    const tail = new Uint8Array(bytes.length - full < 56 ? 64 : 128);
+    tail.set(bytes.subarray(full));
+    tail[bytes.length - full] = 0x80;
+    const view = new DataView(tail.buffer);
+    view.setUint32(tail.length - 8, Math.floor(bytes.length / 0x20000000)); // bits / 2^32
+    view.setUint32(tail.length - 4, (bytes.length * 8) >>> 0);
+    for (let off = 0; off < tail.length; off += 64) block(tail, off);
+    return [...h].map((x) => x.toString(16).padStart(8, '0')).join('');
 }
 
 /**

@@ -16,6 +16,9 @@ import { after, before, test } from 'node:test';
 import { freePort, launchBrowser, ROOT, startStatic, startTracker, tempDir } from './harness.js';
 
 const MiB = 1024 * 1024;
+// A name for 127.0.0.1 that is not "localhost": a page served from it over http is not a secure
+// context, as a phone's page from a laptop's LAN address is not (no crypto.subtle there).
+const LAN_HOST = 'laptop.lan.test';
 const ARTIFACTS = path.join(ROOT, 'build/artifacts/clientjs');
 const TRANSFER_MS = 60000; // deadline for one multi-MiB transfer, reconnections included
 
@@ -25,7 +28,7 @@ const cleanups = [];
 before(async () => {
     tmp = tempDir();
     fs.mkdirSync(ARTIFACTS, { recursive: true });
-    [browser, web] = await Promise.all([launchBrowser(), startStatic()]);
+    [browser, web] = await Promise.all([launchBrowser([`--host-resolver-rules=MAP ${LAN_HOST} 127.0.0.1`]), startStatic()]);
 });
 
 after(async () => {
@@ -56,14 +59,14 @@ const wsFailure = (url) => new RegExp(`^WebSocket connection to '${url.replace(/
  * Opens the demo for the tracker address given (verbatim, as a person would type it) and records
  * every page error and console error, except those matching one of allowed, in page.problems.
  */
-async function demo(ctx, tracker, allowed = []) {
+async function demo(ctx, tracker, allowed = [], origin = web.origin) {
     const page = await ctx.newPage();
     page.problems = [];
     page.on('pageerror', (e) => page.problems.push(`page error: ${e.stack || e}`));
     page.on('console', (m) => {
         if (m.type() === 'error' && !allowed.some((re) => re.test(m.text()))) page.problems.push(`console error: ${m.text()}`);
     });
-    await page.goto(`${web.origin}/lib/examples/share.html?tracker=${encodeURIComponent(tracker)}`);
+    await page.goto(`${origin}/lib/examples/share.html?tracker=${encodeURIComponent(tracker)}`);
     return page;
 }
 
@@ -280,6 +283,30 @@ test('a bad tracker address says so clearly and leaves nothing enabled that cann
     await r.waitForFunction(() => /^Cannot reach the tracker at .* Trying again/.test(document.getElementById('status').textContent));
     assert.equal(await r.$eval('#file', (el) => el.disabled), true);
     assertClean(p, q, r);
+});
+
+test('a phone that opens the page from the laptop\'s LAN address (not a secure context) shares both ways', async () => {
+    const t = await tracker('lan');
+    const laptop = await demo(await context(), t.url);
+    await waitState(laptop, 'open');
+    const lan = (u) => u.replace('127.0.0.1', LAN_HOST);
+    const phoneCtx = await context({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 3 });
+    const phone = await demo(phoneCtx, lan(t.url), [], lan(web.origin));
+    await waitState(phone, 'open');
+    assert.deepEqual(await phone.evaluate(() => [location.hostname, isSecureContext, typeof crypto.subtle]), [LAN_HOST, false, 'undefined']);
+    const idl = (await text(laptop, '#me')).replace(' (you)', '');
+    await phone.waitForFunction((id) => /open/.test([...document.querySelectorAll('#peers tr')].find((r) => r.textContent.includes(id))?.textContent ?? ''), idl);
+
+    const fromPhone = randomBytes(MiB + 5);
+    await phone.setInputFiles('#file', { name: 'from-phone.jpg', mimeType: 'image/jpeg', buffer: fromPhone });
+    await waitFile(laptop, sha1(fromPhone), ['received']);
+    assert.equal(await savedSha1(laptop, sha1(fromPhone)), sha1(fromPhone));
+    const fromLaptop = randomBytes(MiB + 11);
+    await laptop.setInputFiles('#file', { name: 'from-laptop.pdf', mimeType: 'application/pdf', buffer: fromLaptop });
+    await waitFile(phone, sha1(fromLaptop), ['received']);
+    // The phone checked the SHA-1 in JavaScript: its log names the hash it computed.
+    assert.ok((await text(phone, '#log')).includes(`Its SHA-1 is ${sha1(fromLaptop)}, as announced: verified.`));
+    assertClean(laptop, phone);
 });
 
 /** Elements on page that stick out of the viewport's width (none when the page fits). */

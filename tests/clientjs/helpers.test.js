@@ -1,9 +1,12 @@
-// sendWithBackpressure in Node against a scripted data channel: the waits a real channel only
-// reaches by chance (a peer connection closed while the sender waits for its buffer to drain, with
-// or without a close event) on demand. client.test.js sends over real channels in Chromium.
+// The library's standalone helpers in Node. sendWithBackpressure against a scripted data channel:
+// the waits a real channel only reaches by chance (a peer connection closed while the sender waits
+// for its buffer to drain, with or without a close event) on demand; client.test.js sends over real
+// channels in Chromium. sha1Hex without crypto.subtle (pages that are not a secure context), against
+// Node's SHA-1; demo.test.js runs it in such a page.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { sendWithBackpressure } from '../../clients/js/sigtracker.js';
+import { sendWithBackpressure, sha1Hex } from '../../clients/js/sigtracker.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const KiB = 1024;
@@ -101,4 +104,24 @@ test('an abort signal ends the send; a channel that is not open sends nothing', 
     await assert.rejects(sendWithBackpressure(closed, pattern(KiB)), (e) => e.code === 'channel_closed');
     assert.equal(closed.messages.length, 0);
     await assert.rejects(sendWithBackpressure(new FakeChannel(), 'text'), (e) => e.code === 'invalid_field');
+});
+
+test('sha1Hex computes SHA-1 in JavaScript where crypto.subtle is missing', async () => {
+    const inputs = [new Uint8Array(0), 'abc', pattern(55), pattern(56), pattern(63), pattern(64), pattern(119), pattern(120), pattern(3 * 1024 * 1024 + 7)];
+    const views = [pattern(1000).subarray(3, 900), new Blob([pattern(70000)])];
+    const expected = await Promise.all([...inputs, ...views].map(async (d) => {
+        const bytes = d instanceof Blob ? new Uint8Array(await d.arrayBuffer()) : d;
+        return createHash('sha1').update(bytes).digest('hex');
+    }));
+    const real = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+    Object.defineProperty(globalThis, 'crypto', { value: { getRandomValues: (a) => real.get().getRandomValues(a) }, configurable: true });
+    let got;
+    try {
+        assert.equal(globalThis.crypto.subtle, undefined);
+        got = await Promise.all([...inputs, ...views].map((d) => sha1Hex(d)));
+    } finally {
+        Object.defineProperty(globalThis, 'crypto', real);
+    }
+    assert.deepEqual(got, expected);
+    assert.equal(got[1], 'a9993e364706816aba3e25717850c26c9cd0d89d'); // FIPS 180 example "abc"
 });
