@@ -3,7 +3,8 @@
 // One dependency-free ES module. It keeps one WebSocket to the tracker, claims a peer ID and keeps
 // it across reloads and reconnections, announces infohashes on the server's interval, relays
 // offers, answers and ICE candidates, and can turn those into an open RTCDataChannel with the
-// "perfect negotiation" pattern. See README.md for the guide and sigtracker.d.ts for the types.
+// "perfect negotiation" pattern, over which sendWithBackpressure sends large payloads. See
+// README.md for the guide and sigtracker.d.ts for the types.
 
 const PEER_ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 const INFO_HASH_RE = /^[0-9a-fA-F]{40}$/;
@@ -27,7 +28,7 @@ const DEFAULTS = {
 };
 const RECONNECT_DEFAULTS = { minDelay: 500, maxDelay: 30000, factor: 2 };
 const SEND_DEFAULTS = {
-    chunkSize: 16 * 1024, // bytes per message: the largest every browser takes without fragmenting
+    chunkSize: 16 * 1024, // bytes per message: the largest that every browser accepts from every other
     highWater: 1024 * 1024, // bytes buffered in the channel above which sending waits
     lowWater: 256 * 1024, // bytes buffered at which sending resumes
 };
