@@ -26,7 +26,10 @@ export type ClientErrorCode =
     | 'stopped' // stop() was called while an announce was waiting
     | 'timeout' // no answer (scrape) or no open data channel (connectPeer) in time
     | 'rtc_failed' // the RTCPeerConnection failed or its data channel closed
-    | 'unsupported'; // no RTCPeerConnection in this environment
+    | 'unsupported' // no RTCPeerConnection in this environment
+    | 'channel_closed' // sendWithBackpressure: the data channel closed (or started closing)
+    | 'aborted' // sendWithBackpressure: its AbortSignal aborted
+    | 'send_failed'; // sendWithBackpressure: the open channel refused a message
 
 /** Every failure: server errors keep the server's `code` and the fields of its message. */
 export class SigtrackerError extends Error {
@@ -62,6 +65,13 @@ export interface ConnectOptions {
     storageKey?: string;
     /** Reconnection after a drop; `false` turns it off. */
     reconnect?: ReconnectOptions | false;
+    /**
+     * Keep retrying a first connection that fails (no tracker yet, network down) with the
+     * `reconnect` backoff (its defaults when `reconnect` is false), instead of rejecting with
+     * `connect_failed`; each retry emits `reconnecting`. A refused peer ID and a malformed URL
+     * still reject. Default false.
+     */
+    retryFirst?: boolean;
     /** ms between `ping` messages (default 20000). */
     pingInterval?: number;
     /** ms of silence after a ping before the socket is deemed dead and replaced (default 15000). */
@@ -143,7 +153,7 @@ export interface ClientEventMap {
     connect: { peerId: string; interval: number | null; reconnected: boolean };
     /** The socket dropped (a reconnection follows unless the client closes). */
     disconnect: { code: number; reason: string; bye: string | null };
-    /** A reconnection attempt is scheduled. */
+    /** A reconnection attempt is scheduled (with `retryFirst`, also a retry of the first connection). */
     reconnecting: { attempt: number; delay: number };
     /** The client ended for good (close(), ID replaced by another tab, first connection failed). */
     close: { error: SigtrackerError | null };
@@ -214,9 +224,42 @@ export class SigtrackerClient extends EventTarget {
     close(): void;
 }
 
-/** Creates a client and resolves once the server has given it its peer ID. */
+/**
+ * Creates a client and resolves once the server has given it its peer ID. Rejects when the first
+ * connection fails, unless `retryFirst` is set: then it waits until a connection works.
+ */
 export function connect(url: string | URL, options?: ConnectOptions): Promise<SigtrackerClient>;
+
+export interface SendOptions {
+    /** Bytes per message (default 16384, which every browser takes). */
+    chunkSize?: number;
+    /** Sending waits while more than this many bytes are buffered in the channel (default 1 MiB). */
+    highWater?: number;
+    /** ...until the buffer has drained to this many bytes (default 256 KiB); sets bufferedAmountLowThreshold. */
+    lowWater?: number;
+    /** Aborting it ends the send with the error `aborted`. */
+    signal?: AbortSignal;
+    /** Called after every message with the bytes handed to the channel so far and the total. */
+    onProgress?: (sent: number, total: number) => void;
+}
+
+/**
+ * Sends a large payload over an open data channel in chunks, waiting for the channel's buffer to
+ * drain whenever it is full. Resolves with the byte count once the last chunk is handed to the
+ * channel (queued, not yet received: confirm delivery in your own protocol). Rejects with
+ * `channel_closed` as soon as the channel closes or starts closing, even while waiting for the
+ * buffer (a closed peer connection closes its channels without an event: that is noticed within a
+ * second), `aborted`, or `send_failed`.
+ */
+export function sendWithBackpressure(
+    channel: RTCDataChannel,
+    data: ArrayBuffer | ArrayBufferView | Blob,
+    options?: SendOptions,
+): Promise<number>;
 /** A random peer ID of `length` (default 20) characters from A-Za-z0-9. */
 export function randomPeerId(length?: number): string;
-/** SHA-1 of the data as 40 lowercase hex characters (a ready-made infohash). */
+/**
+ * SHA-1 of the data as 40 lowercase hex characters (a ready-made infohash). Uses crypto.subtle, or
+ * JavaScript where a page is not a secure context (plain http from a LAN address) and has none.
+ */
 export function sha1Hex(data: string | ArrayBuffer | ArrayBufferView | Blob): Promise<string>;

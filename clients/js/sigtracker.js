@@ -3,7 +3,8 @@
 // One dependency-free ES module. It keeps one WebSocket to the tracker, claims a peer ID and keeps
 // it across reloads and reconnections, announces infohashes on the server's interval, relays
 // offers, answers and ICE candidates, and can turn those into an open RTCDataChannel with the
-// "perfect negotiation" pattern. See README.md for the guide and sigtracker.d.ts for the types.
+// "perfect negotiation" pattern, over which sendWithBackpressure sends large payloads. See
+// README.md for the guide and sigtracker.d.ts for the types.
 
 const PEER_ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 const INFO_HASH_RE = /^[0-9a-fA-F]{40}$/;
@@ -20,11 +21,20 @@ const DEFAULTS = {
     connectTimeout: 10000, // ms for one attempt to open the socket and be identified
     requestTimeout: 15000, // ms before an unanswered announce is sent again, or a scrape fails
     linkTimeout: 30000, // ms connectPeer waits for the data channel to open
+    retryFirst: false, // retry a failed first connection with the reconnect backoff instead of failing
     accept: true, // accept incoming data-channel connections from the helper
     rtcConfig: undefined, // RTCConfiguration for the helper
     channelLabel: 'sigtracker',
 };
 const RECONNECT_DEFAULTS = { minDelay: 500, maxDelay: 30000, factor: 2 };
+const SEND_DEFAULTS = {
+    chunkSize: 16 * 1024, // bytes per message: the largest that every browser accepts from every other
+    highWater: 1024 * 1024, // bytes buffered in the channel above which sending waits
+    lowWater: 256 * 1024, // bytes buffered at which sending resumes
+};
+// Closing an RTCPeerConnection closes its data channels without firing their close events (WebRTC
+// 1.0, RTCPeerConnection.close()), so a wait on a channel also looks at its state this often (ms).
+const CLOSE_CHECK_MS = 1000;
 
 /** The error type of every failure: server errors carry the server's `code`. */
 export class SigtrackerError extends Error {
@@ -48,18 +58,149 @@ export function randomPeerId(length = 20) {
     return s;
 }
 
-/** Returns the SHA-1 of the data as 40 lowercase hex characters: a ready-made infohash. */
+/**
+ * Returns the SHA-1 of the data as 40 lowercase hex characters: a ready-made infohash. Pages that
+ * are not a secure context (plain http from a LAN address, as a phone opening a laptop's page) have
+ * no crypto.subtle: there it computes the hash in JavaScript.
+ */
 export async function sha1Hex(data) {
     if (typeof data === 'string') data = new TextEncoder().encode(data);
     else if (typeof Blob !== 'undefined' && data instanceof Blob) data = await data.arrayBuffer();
-    const digest = await crypto.subtle.digest('SHA-1', data);
+    const subtle = globalThis.crypto?.subtle;
+    if (!subtle) return sha1Js(ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data));
+    const digest = await subtle.digest('SHA-1', data);
     return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Opens a client and resolves once the server has given it its peer ID. */
+/** SHA-1 (FIPS 180-4) of bytes, as 40 lowercase hex characters. */
+function sha1Js(bytes) {
+    const h = new Uint32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0]);
+    const w = new Uint32Array(80);
+    const block = (src, off) => {
+        for (let i = 0; i < 16; i++) {
+            const j = off + 4 * i;
+            w[i] = (src[j] << 24) | (src[j + 1] << 16) | (src[j + 2] << 8) | src[j + 3];
+        }
+        for (let i = 16; i < 80; i++) {
+            const x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
+            w[i] = (x << 1) | (x >>> 31);
+        }
+        let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+        for (let i = 0; i < 80; i++) {
+            const f = i < 20 ? (b & c) | (~b & d) : i < 40 || i >= 60 ? b ^ c ^ d : (b & c) | (b & d) | (c & d);
+            const k = i < 20 ? 0x5a827999 : i < 40 ? 0x6ed9eba1 : i < 60 ? 0x8f1bbcdc : 0xca62c1d6;
+            const t = (((a << 5) | (a >>> 27)) + f + e + k + w[i]) | 0;
+            e = d;
+            d = c;
+            c = (b << 30) | (b >>> 2);
+            b = a;
+            a = t;
+        }
+        h[0] += a;
+        h[1] += b;
+        h[2] += c;
+        h[3] += d;
+        h[4] += e;
+    };
+    // Whole 64-byte blocks straight from the input; the rest, 0x80, zeros and the length in bits
+    // (64-bit big-endian) in one or two final blocks.
+    const full = bytes.length - (bytes.length % 64);
+    for (let off = 0; off < full; off += 64) block(bytes, off);
+    const tail = new Uint8Array(bytes.length - full < 56 ? 64 : 128);
+    tail.set(bytes.subarray(full));
+    tail[bytes.length - full] = 0x80;
+    const view = new DataView(tail.buffer);
+    view.setUint32(tail.length - 8, Math.floor(bytes.length / 0x20000000)); // bits / 2^32
+    view.setUint32(tail.length - 4, (bytes.length * 8) >>> 0);
+    for (let off = 0; off < tail.length; off += 64) block(tail, off);
+    return [...h].map((x) => x.toString(16).padStart(8, '0')).join('');
+}
+
+/**
+ * Opens a client and resolves once the server has given it its peer ID. With `retryFirst: true` a
+ * first connection that fails (no server yet) is retried with the reconnect backoff until it works.
+ */
 export function connect(url, options = {}) {
     const client = new SigtrackerClient(url, options);
     return client.ready.then(() => client);
+}
+
+/**
+ * Sends data (an ArrayBuffer, a typed array or a Blob) over an open RTCDataChannel in messages of
+ * chunkSize bytes; whenever more than highWater bytes wait in the channel's buffer, it waits for
+ * the buffer to drain to lowWater (it sets the channel's bufferedAmountLowThreshold). Resolves with
+ * the number of bytes sent once the last message is handed to the channel: queued, not yet
+ * received, so confirm delivery in your own protocol when it matters. Rejects with a
+ * SigtrackerError `channel_closed` as soon as the channel closes or starts closing (a wait for the
+ * buffer included), `aborted` when options.signal aborts, and `send_failed` when the channel
+ * refuses a message while open. onProgress(sent, total) is called after every message.
+ */
+export async function sendWithBackpressure(channel, data, options = {}) {
+    const { chunkSize, highWater, lowWater, signal, onProgress } = { ...SEND_DEFAULTS, ...options };
+    const total = typeof Blob !== 'undefined' && data instanceof Blob ? data.size : data.byteLength;
+    if (!Number.isSafeInteger(total)) throw new SigtrackerError('invalid_field', 'data must be an ArrayBuffer, a typed array or a Blob');
+    let sent = 0;
+    const check = () => {
+        const err = sendStopped(channel, signal, sent, total);
+        if (err) throw err;
+    };
+    check();
+    for await (const chunk of chunksOf(data, chunkSize)) {
+        if (channel.bufferedAmount > highWater) await drained(channel, lowWater, signal, () => sendStopped(channel, signal, sent, total));
+        check(); // reading a Blob waits too
+        try {
+            channel.send(chunk);
+        } catch (e) {
+            check();
+            throw new SigtrackerError('send_failed', `the data channel refused a message: ${e.message}`);
+        }
+        sent += chunk.byteLength;
+        onProgress?.(sent, total);
+    }
+    return sent;
+}
+
+/** The error that ends a send: the channel is no longer open, or the caller aborted; else null. */
+function sendStopped(channel, signal, sent, total) {
+    if (signal?.aborted) return new SigtrackerError('aborted', `sending aborted after ${sent} of ${total} bytes`);
+    if (channel.readyState !== 'open')
+        return new SigtrackerError('channel_closed', `the data channel is ${channel.readyState} after ${sent} of ${total} bytes were sent`);
+    return null;
+}
+
+/** Yields the data as Uint8Array views of up to size bytes, reading a Blob a block at a time. */
+async function* chunksOf(data, size) {
+    if (typeof Blob !== 'undefined' && data instanceof Blob) {
+        const block = size * 64;
+        for (let off = 0; off < data.size; off += block) yield* chunksOf(await data.slice(off, off + block).arrayBuffer(), size);
+        return;
+    }
+    const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+    for (let off = 0; off < bytes.length; off += size) yield bytes.subarray(off, off + size);
+}
+
+/**
+ * Resolves once the channel's buffer holds lowWater bytes or fewer; rejects with stopped()'s error
+ * as soon as there is one (the channel closed, or the caller aborted), whether or not an event says so.
+ */
+function drained(channel, lowWater, signal, stopped) {
+    return new Promise((resolve, reject) => {
+        const listeners = new AbortController();
+        const timer = setInterval(() => check(), CLOSE_CHECK_MS);
+        const check = () => {
+            const err = stopped();
+            if (!err && channel.bufferedAmount > lowWater) return;
+            listeners.abort();
+            clearInterval(timer);
+            if (err) reject(err);
+            else resolve();
+        };
+        channel.bufferedAmountLowThreshold = lowWater;
+        for (const type of ['bufferedamountlow', 'closing', 'close', 'error'])
+            channel.addEventListener(type, check, { signal: listeners.signal });
+        signal?.addEventListener('abort', check, { signal: listeners.signal });
+        check();
+    });
 }
 
 function checkInfoHash(h) {
@@ -307,25 +448,27 @@ export class SigtrackerClient extends EventTarget {
             this._fail(new SigtrackerError('replaced', 'another connection reclaimed this peer ID'));
             return;
         }
-        if (!this._everIdentified) {
+        if (!this._everIdentified && !this.options.retryFirst) {
             this._fail(new SigtrackerError('connect_failed', `cannot connect to ${this.url} (${code} ${reason || bye || ''})`.trim()));
             return;
         }
-        if (this.options.reconnect === false) {
+        if (this._everIdentified && this.options.reconnect === false) {
             this._fail(new SigtrackerError('not_connected', 'connection lost'));
             return;
         }
         this._scheduleReconnect();
     }
 
+    /** Opens a new socket after the backoff delay: a reconnection, or a retried first connection. */
     _scheduleReconnect() {
-        const { minDelay, maxDelay, factor } = this.options.reconnect;
+        // retryFirst without reconnection still needs a backoff: the default one.
+        const { minDelay, maxDelay, factor } = this.options.reconnect || RECONNECT_DEFAULTS;
         const cap = Math.min(maxDelay, minDelay * factor ** this._attempt);
         const delay = Math.round(cap / 2 + (Math.random() * cap) / 2); // "equal jitter"
         this._attempt++;
-        this.state = 'reconnecting';
+        this.state = this._everIdentified ? 'reconnecting' : 'connecting';
         this._emit('reconnecting', { attempt: this._attempt, delay });
-        this._timers.reconnect = setTimeout(() => this.state === 'reconnecting' && this._open(), delay);
+        this._timers.reconnect = setTimeout(() => this.state !== 'closed' && this._open(), delay);
     }
 
     /** Ends the client for good: a first connection that failed, a replaced ID, or close(). */

@@ -51,7 +51,7 @@ test('two pages find each other through an announce and exchange 1 MiB over the 
     const seeder = await a.evaluate(async ({ url, h, size, RTC }) => {
         const file = t.randomBytes(size);
         window.client = await st.connect(url, RTC);
-        client.on('connection', ({ channel }) => t.sendBytes(channel, file));
+        client.on('connection', ({ channel }) => st.sendWithBackpressure(channel, file));
         const res = await client.announce(h, { left: 0, uploaded: 0, downloaded: size });
         return { peerId: client.peerId, sha256: await t.sha256Hex(file), res };
     }, { url: tr.url, h, size: MiB, RTC });
@@ -217,32 +217,6 @@ test('both sides offer at once and still end with exactly one connection', async
     }
 });
 
-test('the share.html demo: a file picked in one tab arrives in the other', async () => {
-    const tr = await tracker('demo');
-    const ctx = await context();
-    const url = `${web.origin}/lib/examples/share.html?tracker=${encodeURIComponent(tr.url)}`;
-    const [a, b] = await Promise.all([ctx.newPage(), ctx.newPage()]);
-    for (const p of [a, b]) p.on('pageerror', (e) => process.stderr.write(`[demo page error] ${e.stack || e}\n`));
-    await a.goto(url);
-    await a.waitForFunction(() => document.getElementById('state').textContent === 'open');
-    await b.goto(url);
-    await b.waitForFunction(() => document.getElementById('state').textContent === 'open');
-    // The second tab finds the first through the lobby swarm and opens a data channel to it.
-    await a.waitForFunction(() => document.getElementById('peers').textContent.includes('data channel open'));
-
-    const content = Buffer.alloc(300 * 1024);
-    for (let i = 0; i < content.length; i++) content[i] = (i * 7 + (i >> 8)) & 255;
-    await a.setInputFiles('#file', { name: 'demo.bin', mimeType: 'application/octet-stream', buffer: content });
-    await b.waitForFunction(() => /done, from/.test(document.getElementById('files').textContent), null, { timeout: 20000 });
-    const saved = await b.evaluate(async () => {
-        const href = document.querySelector('#files a[download]').href;
-        return [...new Uint8Array(await (await fetch(href)).arrayBuffer())];
-    });
-    assert.ok(Buffer.from(saved).equals(content), 'the saved file differs from the picked one');
-    // Both are seeders now, and the page shows it.
-    await b.waitForFunction(() => document.querySelector('#files tr td:nth-child(4)').textContent === '2', null, { timeout: 10000 });
-});
-
 test('server errors become SigtrackerErrors with the server code; rate limits are waited out', async () => {
     const tr = await tracker('errors', ['--signal-rate', '1', '--signal-burst', '2']);
     const ctx = await context();
@@ -280,4 +254,46 @@ test('server errors become SigtrackerErrors with the server code; rate limits ar
     const got = await b.evaluate(() => t.until(() => got.some((s) => s.payload.n === 4)).then(() => got.map((s) => s.payload.n)));
     assert.deepEqual(got, [1, 2, 4]);
     assert.equal(res.errors.filter((e) => e.code === 'rate_limited').length, 1, JSON.stringify(res.errors));
+});
+
+test('a send to a tab that reloads mid-transfer rejects with channel_closed instead of waiting forever', async () => {
+    const tr = await tracker('send-closed');
+    const ctx = await context();
+    const [a, b] = await Promise.all([openPage(ctx, web.origin), openPage(ctx, web.origin)]);
+    const size = 32 * MiB;
+    const ida = await a.evaluate(async ({ url, RTC, size }) => {
+        window.client = await st.connect(url, RTC);
+        const file = t.randomBytes(size);
+        window.outcome = new Promise((resolve) => {
+            client.on('connection', ({ channel }) => {
+                let sent = 0;
+                st.sendWithBackpressure(channel, file, { onProgress: (n) => (sent = n) }).then(
+                    () => resolve({ ok: true, sent }),
+                    (e) => resolve({ ok: false, name: e.name, code: e.code, sent, at: performance.now() }),
+                );
+            });
+        });
+        return client.peerId;
+    }, { url: tr.url, RTC, size });
+    // B reloads itself as soon as 1 MiB has arrived: the sender is then far from done.
+    const reloadedAt = await b.evaluate(async ({ url, RTC, ida }) => {
+        window.client = await st.connect(url, RTC);
+        const channel = await client.connectPeer(ida);
+        let got = 0;
+        return new Promise((resolve) => {
+            channel.onmessage = (ev) => {
+                got += ev.data.byteLength;
+                if (got < 1024 * 1024) return;
+                channel.onmessage = null;
+                resolve(performance.timeOrigin + performance.now());
+                setTimeout(() => location.reload(), 0);
+            };
+        });
+    }, { url: tr.url, RTC, ida });
+    const outcome = await a.evaluate(() => window.outcome.then((o) => ({ ...o, at: performance.timeOrigin + (o.at ?? 0) })));
+    assert.equal(outcome.ok, false, JSON.stringify(outcome));
+    assert.equal(outcome.name, 'SigtrackerError');
+    assert.equal(outcome.code, 'channel_closed');
+    assert.ok(outcome.sent < size, JSON.stringify(outcome));
+    console.log(`# the send ended ${Math.round(outcome.at - reloadedAt)} ms after the receiver started to reload, at ${outcome.sent} of ${size} bytes`);
 });

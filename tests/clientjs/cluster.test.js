@@ -159,7 +159,7 @@ test('cluster: pages on two nodes find each other through an announce and exchan
     const seeder = await a.evaluate(async ({ url, h, size, RTC }) => {
         const file = t.randomBytes(size);
         window.client = await st.connect(url, RTC);
-        client.on('connection', ({ channel }) => t.sendBytes(channel, file));
+        client.on('connection', ({ channel }) => st.sendWithBackpressure(channel, file));
         const res = await client.announce(h, { left: 0, uploaded: 0, downloaded: size });
         return { peerId: client.peerId, sha256: await t.sha256Hex(file), res };
     }, { url: url0, h, size: MiB, RTC });

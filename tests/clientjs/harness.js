@@ -112,8 +112,8 @@ export function startStatic() {
     });
 }
 
-/** Launches headless Chromium with the flags WebRTC on loopback needs. */
-export function launchBrowser() {
+/** Launches headless Chromium with the flags WebRTC on loopback needs, and extraArgs. */
+export function launchBrowser(extraArgs = []) {
     return chromium.launch({
         executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
         headless: true,
@@ -123,6 +123,7 @@ export function launchBrowser() {
             '--disable-background-networking', '--disable-component-update', '--disable-sync',
             '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
             '--disable-features=WebRtcHideLocalIpsWithMdns',
+            ...extraArgs,
         ],
     });
 }

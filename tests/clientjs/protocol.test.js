@@ -3,21 +3,30 @@
 // on demand (announce rate limits, replies that name no infohash).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { connect } from '../../clients/js/sigtracker.js';
+import { connect, SigtrackerClient } from '../../clients/js/sigtracker.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const H1 = '1'.repeat(40);
 const H2 = '2'.repeat(40);
 
-/** A WebSocket stand-in: the test plays the server through reply() and reads sent[]. */
+/**
+ * A WebSocket stand-in: the test plays the server through reply() and reads sent[]. While
+ * FakeSocket.refuse is above 0, each new socket uses one up and fails to open, as when no server
+ * listens (a close with code 1006 and no open).
+ */
 class FakeSocket {
     static all = [];
+    static refuse = 0;
     constructor(url) {
         this.url = url;
         this.sent = [];
         this.readyState = 0;
+        this.at = Date.now();
         FakeSocket.all.push(this);
+        const refused = FakeSocket.refuse > 0;
+        if (refused) FakeSocket.refuse--;
         setTimeout(() => {
+            if (refused) return this.close(1006);
             this.readyState = 1;
             this.onopen?.();
         }, 0);
@@ -154,4 +163,63 @@ test('a first connection whose ID is taken rejects with peer_id_taken', async ()
     ws.reply({ type: 'ola', ok: false, peer_id: 'alice', error: 'peer_id_taken' });
     await assert.rejects(p, (e) => e.code === 'peer_id_taken' && e instanceof Error);
     assert.equal(ws.readyState, 3);
+});
+
+test('a first connection that fails is final, unless retryFirst retries it with the reconnect backoff', async () => {
+    FakeSocket.all = [];
+    FakeSocket.refuse = 1;
+    await assert.rejects(connect('ws://fake/', { WebSocket: FakeSocket, storage: null }), (e) => e.code === 'connect_failed');
+    await sleep(100);
+    assert.equal(FakeSocket.all.length, 1, 'no retry without retryFirst');
+
+    // Three refusals, then a server: the client keeps trying, reports each retry, and connects.
+    FakeSocket.all = [];
+    FakeSocket.refuse = 3;
+    const client = new SigtrackerClient('ws://fake/', {
+        WebSocket: FakeSocket, storage: null, retryFirst: true, reconnect: { minDelay: 40, maxDelay: 100, factor: 2 },
+    });
+    const retries = [];
+    client.on('reconnecting', (d) => retries.push({ ...d, state: client.state }));
+    const announced = client.announce(H1, { left: 1 }); // taken while offline, sent once identified
+    const ws = await new Promise((resolve) => {
+        const poll = () => (FakeSocket.all.length === 4 ? resolve(FakeSocket.all[3]) : setTimeout(poll, 5));
+        poll();
+    });
+    const ola = await ws.next('ola');
+    ws.reply({ type: 'ola', ok: true, peer_id: ola.peer_id, token: 'a'.repeat(32), interval: 120 });
+    assert.equal(await client.ready, client);
+    assert.equal(client.state, 'open');
+    assert.deepEqual(retries.map((r) => [r.attempt, r.state]), [[1, 'connecting'], [2, 'connecting'], [3, 'connecting']]);
+    // Each delay is 50-100 % of min(maxDelay, minDelay * factor^n), and the sockets kept to it.
+    retries.forEach((r, n) => {
+        const cap = Math.min(100, 40 * 2 ** n);
+        assert.ok(r.delay >= cap / 2 && r.delay <= cap, `retry ${n + 1} after ${r.delay} ms`);
+        const gap = FakeSocket.all[n + 1].at - FakeSocket.all[n].at;
+        assert.ok(gap >= r.delay - 5, `socket ${n + 2} opened ${gap} ms after the previous, delay ${r.delay}`);
+    });
+    assert.deepEqual(await ws.next('announce'), { type: 'announce', info_hash: H1, event: 'started', left: 1 });
+    ws.reply(answer(H1));
+    assert.equal((await announced).infoHash, H1);
+    client.close();
+});
+
+test('retryFirst: close() while waiting ends the retries; an explicit ID that is taken is still final', async () => {
+    FakeSocket.all = [];
+    FakeSocket.refuse = 1;
+    const waiting = new SigtrackerClient('ws://fake/', { WebSocket: FakeSocket, storage: null, retryFirst: true, reconnect: { minDelay: 50, maxDelay: 50 } });
+    await new Promise((resolve) => waiting.on('reconnecting', resolve));
+    waiting.close();
+    await assert.rejects(waiting.ready, (e) => e.code === 'closed');
+    await sleep(150);
+    assert.equal(FakeSocket.all.length, 1, 'no socket after close()');
+
+    FakeSocket.all = [];
+    const p = connect('ws://fake/', { WebSocket: FakeSocket, storage: null, retryFirst: true, peerId: 'alice' });
+    await sleep(5);
+    const ws = FakeSocket.all[0];
+    await ws.next('ola');
+    ws.reply({ type: 'ola', ok: false, peer_id: 'alice', error: 'peer_id_taken' });
+    await assert.rejects(p, (e) => e.code === 'peer_id_taken');
+    await sleep(100);
+    assert.equal(FakeSocket.all.length, 1);
 });

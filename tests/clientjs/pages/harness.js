@@ -57,16 +57,6 @@ async function sha256Hex(bytes) {
     return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Sends bytes over an open data channel in 16 KiB messages, respecting its buffer. */
-async function sendBytes(channel, bytes, chunk = 16384) {
-    channel.bufferedAmountLowThreshold = 256 * 1024;
-    for (let off = 0; off < bytes.length; off += chunk) {
-        if (channel.bufferedAmount > 1024 * 1024)
-            await new Promise((r) => channel.addEventListener('bufferedamountlow', r, { once: true }));
-        channel.send(bytes.subarray(off, off + chunk));
-    }
-}
-
 /** Resolves with the first size bytes that arrive on channel. */
 function receiveBytes(channel, size) {
     const out = new Uint8Array(size);
@@ -92,7 +82,7 @@ function nextMessage(channel) {
 }
 
 window.t = {
-    counters, gate, GatedWebSocket, record, randomBytes, sha256Hex, sendBytes, receiveBytes, nextMessage,
+    counters, gate, GatedWebSocket, record, randomBytes, sha256Hex, receiveBytes, nextMessage,
     openGate() {
         gate.closed = false;
         for (const f of gate.queue.splice(0)) f();
