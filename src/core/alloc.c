@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 static _Atomic size_t bytes_in_use;
 
@@ -40,12 +41,23 @@ void *xrealloc(void *p, size_t n) {
     return q;
 }
 
-void *xaligned_alloc(size_t align, size_t n) {
-    void *p = aligned_alloc(align, n);
-    if (p == NULL)
+void *xpages(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
         oom(n);
-    atomic_fetch_add_explicit(&bytes_in_use, malloc_usable_size(p), memory_order_relaxed);
+    atomic_fetch_add_explicit(&bytes_in_use, n, memory_order_relaxed);
     return p;
+}
+
+void xpages_free(void *p, size_t n) {
+    if (p == NULL)
+        return;
+    /* munmap fails only for arguments that are not a mapping we made: a bug, not a condition. */
+    if (munmap(p, n) != 0) {
+        fprintf(stderr, "sigtracker: munmap(%p, %zu) failed\n", p, n);
+        abort();
+    }
+    atomic_fetch_sub_explicit(&bytes_in_use, n, memory_order_relaxed);
 }
 
 void xfree(void *p) {

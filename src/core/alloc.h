@@ -11,9 +11,11 @@ void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 void xfree(void *p);
 
-/* Like aligned_alloc: n bytes at an address that is a multiple of `align` (a power of two that
- * divides n). Never returns NULL; free with xfree. */
-void *xaligned_alloc(size_t align, size_t n);
+/* n bytes (a multiple of 4096) of zeroed memory straight from the kernel (mmap), at an address
+ * that is a multiple of the page size, so of 4096. Unlike aligned_alloc, it leaves no gap in
+ * malloc's heap. Never returns NULL; give it back with xpages_free(p, n). */
+void *xpages(size_t n);
+void xpages_free(void *p, size_t n);
 
 /* Bytes currently allocated through these functions (as malloc_usable_size reports them).
  * Thread-safe: the counter is atomic because the database writer thread allocates too. */

@@ -1,8 +1,9 @@
-/* pool.c: fixed-size object pools (see pool.h). A slab allocator: chunks of POOL_CHUNK_BYTES at
- * addresses that are multiples of their size, so an object finds its chunk by masking its
- * address; each chunk keeps its own free list and count, and a chunk whose last object is freed
- * goes back to malloc at once. So memory follows the number of objects (a table that empties
- * gives everything back), and the cost is at most one malloc per chunk's worth of objects. */
+/* pool.c: fixed-size object pools (see pool.h). A slab allocator: chunks of one page, mapped
+ * one by one, so at addresses that are multiples of their size, so an object finds its chunk by
+ * masking its address; each chunk keeps its own free list and count, and a chunk whose last object
+ * is freed goes back to malloc at once. So memory follows the number of objects (a table that
+ * empties gives everything back), and the cost is at most one malloc per chunk's worth of objects.
+ */
 #include "core/pool.h"
 
 #include <stdint.h>
@@ -66,7 +67,8 @@ void pool_destroy(pool_t *p) {
         return;
     for (chunk_t *c = p->chunks, *next; c; c = next) {
         next = c->next;
-        xfree(c);
+        UNPOISON(c->objects, (size_t)p->per_chunk * p->size);
+        xpages_free(c, POOL_CHUNK_BYTES);
     }
     xfree(p);
 }
@@ -92,8 +94,7 @@ static void room_remove(pool_t *p, chunk_t *c) {
 void *pool_alloc(pool_t *p) {
     chunk_t *c = p->room;
     if (c == NULL) {
-        c = xaligned_alloc(POOL_CHUNK_BYTES, POOL_CHUNK_BYTES);
-        memset(c, 0, sizeof(*c));
+        c = xpages(POOL_CHUNK_BYTES); /* zeroed by the kernel */
         POISON(c->objects, (size_t)p->per_chunk * p->size);
         c->next = p->chunks;
         if (p->chunks)
@@ -134,7 +135,7 @@ void pool_free(pool_t *p, void *obj) {
         if (c->next)
             c->next->prev = c->prev;
         UNPOISON(c->objects, (size_t)p->per_chunk * p->size);
-        xfree(c);
+        xpages_free(c, POOL_CHUNK_BYTES);
         return;
     }
     free_obj_t *f = obj;

@@ -11,8 +11,10 @@
 
 #include <stddef.h>
 
-/* Bytes of one chunk of objects (a power of two: chunks are aligned to it). */
-#define POOL_CHUNK_BYTES (16u * 1024u)
+/* Bytes of one chunk of objects: one page, mapped on its own (xpages), so chunks are aligned to
+ * their size and leave no gaps in malloc's heap. (aligned_alloc of 16 KiB chunks left ~45 bytes
+ * of untouchable gap per mirrored peer in RSS: docs/benchmarks.md 8.4.) */
+#define POOL_CHUNK_BYTES 4096u
 
 typedef struct pool pool_t;
 
