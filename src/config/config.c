@@ -366,8 +366,8 @@ static int set_value(config_t *c, const opt_t *o, const char *val, char *why, si
         char *end = NULL;
         errno = 0;
         unsigned long long v = strtoull(val, &end, 10);
-        if (errno || end == val || *end != '\0' || val[0] == '-' || val[0] == '+' ||
-            val[0] == ' ' || v < o->min || v > o->max) {
+        /* strtoull would take a sign or leading blanks; a number here is digits only. */
+        if (val[0] < '0' || val[0] > '9' || errno || *end != '\0' || v < o->min || v > o->max) {
             snprintf(why, whylen, "wants a whole number from %u to %u (%s), not \"%s\"", o->min,
                      o->max, o->unit, val);
             return -EINVAL;
