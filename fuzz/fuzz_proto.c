@@ -21,7 +21,13 @@
  *   bits 6-7  sender: peer A, B or C of the scene, or 3 for a fresh connection
  * After the message the driver checks the same invariants as fuzz_conn: swarm totals against the
  * connections' memberships, the registry against the connections' peer IDs, and that everything
- * the server queued is well-formed frames whose text is valid UTF-8 JSON. */
+ * the server queued is well-formed frames whose text is valid UTF-8 JSON.
+ *
+ * Access lists: every input runs with a denylist of the infohash 2222...2 (announces to it are
+ * refused, scrapes of it answered without it). Before the scene is closed, the list becomes a
+ * denylist of the Sintel infohash as a reload would make it, and its peers are removed
+ * (tracker_enforce_access): the invariants must hold after that too, and no peer may be left in
+ * the Sintel swarm while the other swarms keep theirs. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +37,7 @@
 #include "core/log.h"
 #include "json/json.h"
 #include "hub/peers.h"
+#include "proto/tracker.h"
 #include "server/conn.h"
 #include "server/server.h"
 #include "fuzz_server.h"
@@ -72,6 +79,12 @@ static const char upgrade[] = "GET /announce HTTP/1.1\r\nHost: localhost:8000\r\
 #define OFFER_ID_2 "\"offer-00000000000002\""
 #define OFFER_ID_3 "\"offer-00000000000003\""
 #define SDP_OFFER "{\"type\":\"offer\",\"sdp\":\"v=0\\r\\no=- 1 2 IN IP4 127.0.0.1\\r\\n\"}"
+
+/* The same infohash as raw bytes, and the one every input's denylist holds. */
+static const uint8_t sintel_ih[20] = {0x08, 0xad, 0xa5, 0xa7, 0xa6, 0x18, 0x3a, 0xae, 0x1e, 0x09,
+                                      0xd8, 0x31, 0xdf, 0x67, 0x48, 0xd5, 0x66, 0x09, 0x5a, 0x10};
+static const uint8_t denied_ih[20] = {0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
+                                      0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22};
 
 static const char *const st_scene[FUZZ_PEERS][2] = {
     {"{\"type\":\"ola\",\"peer_id\":\"peer-a\"}",
@@ -315,6 +328,28 @@ static void build_scene(server_t *s, int scene, conn_t *peers[FUZZ_PEERS]) {
     drop_output(s);
 }
 
+/* Replaces the server's access list by a denylist of one infohash. */
+static void deny_only(server_t *s, const uint8_t ih[20]) {
+    acl_destroy(s->acl);
+    s->acl = acl_create(ACL_DENY, &s->key);
+    CHECK(acl_add(s->acl, ih) == 1);
+}
+
+/* As a reload that starts refusing the Sintel swarm: its peers leave it, the others stay. */
+static void purge_sintel(server_t *s) {
+    swarm_totals_t before = swarm_totals(s->swarms);
+    swarm_t *w = swarm_find(s->swarms, sintel_ih);
+    uint32_t in_sintel = w ? w->count : 0;
+    deny_only(s, sintel_ih);
+    uint64_t removed = tracker_enforce_access(s);
+    CHECK(removed == in_sintel);
+    CHECK(swarm_find(s->swarms, sintel_ih) == NULL);
+    swarm_totals_t after = swarm_totals(s->swarms);
+    CHECK(after.members == before.members - in_sintel);
+    check_invariants(s);
+    drop_output(s);
+}
+
 static void close_all(server_t *s) {
     for (conn_t *c = s->conns; c; c = c->next)
         conn_close(s, c, WS_CLOSE_GOING_AWAY, NULL);
@@ -336,6 +371,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     server_t *s = srv;
     reset_clock(s);
+    deny_only(s, denied_ih);
     uint8_t mode = data[0];
     int scene = mode & 3;
     int opcode = (mode & 4) ? WS_OP_BINARY : WS_OP_TEXT;
@@ -374,6 +410,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             server_end_iteration(s);
         }
     }
+    purge_sintel(s);
     close_all(s);
     return 0;
 }

@@ -1,17 +1,61 @@
-/* config.h: every tunable of the server, with its default, unit and flag. `sigtracker --help`
- * is generated from the same table, so the two cannot disagree. */
+/* config.h: every tunable of the server, with its default, unit and flag. One option table in
+ * config.c drives the command line, the configuration file (`--config FILE`, INI, read by
+ * config/ini.c), `--help`, `--print-config` and what a reload (SIGHUP) may change, so none of
+ * them can disagree with another. Precedence: defaults, then the file, then the command line.
+ * See docs/configuration.md. */
 #ifndef SIG_CONFIG_CONFIG_H
 #define SIG_CONFIG_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/buf.h"
+
+/* Most listeners (--listen) one server may have. */
+#define CONFIG_MAX_LISTENERS 16
+/* Largest configuration file read, in bytes: a complete annotated file is about 12 KiB. */
+#define CONFIG_MAX_FILE_BYTES (1024 * 1024)
+/* Size of every path buffer (database, certificates, access lists, the file itself), in bytes
+ * including the terminating NUL. */
+#define CONFIG_PATH_BYTES 4096
+/* Size of a host name buffer, in bytes including the NUL (a DNS name is at most 253). */
+#define CONFIG_HOST_BYTES 256
+
+/* What config_parse asks main to do. */
+enum config_action {
+    CONFIG_RUN = 0,   /* start the server */
+    CONFIG_EXIT = 1,  /* --help, --version or --print-config was printed: exit 0 */
+    CONFIG_CHECK = 2, /* --check-config: the file and flags are valid; main checks the access
+                       * list, says so and exits */
+};
+
+enum config_scheme {
+    CONFIG_WS = 1,  /* ws:// plain WebSocket */
+    CONFIG_WSS = 2, /* wss:// WebSocket over TLS (--tls-cert, --tls-key) */
+};
+
+/* One listening address (--listen URL). */
+typedef struct config_listener {
+    uint8_t scheme; /* enum config_scheme */
+    uint16_t port;
+    char host[CONFIG_HOST_BYTES]; /* an address literal or a name; IPv6 without brackets */
+} config_listener_t;
+
 typedef struct config {
     /* Network */
-    char host[256];     /* --host: address to listen on */
-    uint32_t port;      /* --port */
-    char db_path[4096]; /* --db: SQLite file */
-    int log_level;      /* --log-level (enum log_level) */
+    char host[CONFIG_HOST_BYTES]; /* --host: address to listen on */
+    uint32_t port;                /* --port */
+    /* --listen: parsed and validated; until TLS is wired the server listens on host:port only.
+     * Without --listen, listeners[0] is the ws:// listener of host and port. */
+    config_listener_t listeners[CONFIG_MAX_LISTENERS];
+    uint32_t nlisteners; /* >= 1 after config_load */
+    int listen_given;    /* 1 when the listeners came from --listen (file or command line) */
+    int reuse_port;      /* --reuse-port: SO_REUSEPORT, so several nodes share one port */
+    char tls_cert[CONFIG_PATH_BYTES]; /* --tls-cert: PEM certificate chain for wss:// */
+    char tls_key[CONFIG_PATH_BYTES];  /* --tls-key: PEM private key for wss:// */
+    char db_path[CONFIG_PATH_BYTES];  /* --db: SQLite file */
+    int log_level;                    /* --log-level (enum log_level) */
 
     /* Tracker */
     uint32_t interval;        /* --interval: seconds between announces we ask for */
@@ -23,6 +67,8 @@ typedef struct config {
     uint32_t offer_ttl;       /* --offer-ttl: seconds an answer may follow its offer */
     uint32_t max_scrape;      /* --max-scrape: infohashes per scrape request */
     uint32_t db_flush;        /* --db-flush: seconds between database batches */
+    char allowlist[CONFIG_PATH_BYTES]; /* --allowlist: only these infohashes ("" = none) */
+    char denylist[CONFIG_PATH_BYTES];  /* --denylist: every infohash but these ("" = none) */
 
     /* Liveness */
     uint32_t ping_interval;     /* --ping-interval: seconds of silence before a WebSocket ping */
@@ -55,20 +101,65 @@ typedef struct config {
     /* Cluster (docs/cluster.md) */
     char cluster[4096];    /* --cluster: redis://HOST:PORT or unix:/path (empty = standalone) */
     uint32_t node_timeout; /* --node-timeout: seconds without heartbeat before a node is dead */
-    int reuse_port;        /* --reuse-port: SO_REUSEPORT, so several nodes share one port */
 
     /* Testing */
     int test_drop_offers; /* --test-drop-offers: never relay WebTorrent offers */
+
+    /* Where this configuration came from, kept so that a reload can build it again. */
+    char config_file[CONFIG_PATH_BYTES]; /* --config: "" when there is none */
+    int argc;                            /* the command line (main's argv, which outlives us), */
+    char **argv;                         /* reapplied over the file on every load */
 } config_t;
 
-/* Fills c with the defaults. */
+/* Fills c with the defaults (no file, no command line). */
 void config_defaults(config_t *c);
 
-/* Parses argv into c (on top of the defaults). Returns 0 to run, 1 when --help or --version was
- * printed (exit 0), or -EINVAL after printing a clear error to stderr (exit 2). */
+/* Handles the command line as main() does: --help and --version print and return CONFIG_EXIT;
+ * otherwise builds the configuration with config_load into c, then --print-config prints it
+ * (CONFIG_EXIT) and --check-config returns CONFIG_CHECK; else CONFIG_RUN. On an error, prints
+ * one line naming the flag, or the file, line and key, to stderr and returns -EINVAL (exit 2).
+ * argv must outlive c (a reload reads it again). Main thread. */
 int config_parse(config_t *c, int argc, char **argv);
+
+/* Builds a configuration from scratch into c: defaults, then the file named by --config in argv
+ * (if any), then every other flag of argv. Prints nothing: on failure returns -EINVAL (or -errno
+ * when the file cannot be read) with one line in err naming the flag, or the file, line and key.
+ * Action flags (--help, --version, --check-config, --print-config) are ignored. This is what a
+ * reload calls. Any thread; reads the file. */
+int config_load(config_t *c, int argc, char **argv, char *err, size_t errlen);
+
+/* As config_load, with the file's bytes given instead of read: data[0..len) is the file named
+ * `name` in messages (data NULL: no file). Pure: no I/O. */
+int config_load_buffer(config_t *c, const char *name, const char *data, size_t len, int argc,
+                       char **argv, char *err, size_t errlen);
+
+/* Appends c to out as an annotated configuration file: every key in its section, preceded by its
+ * help text, unit, default and whether a reload applies it. The output loads back into the same
+ * configuration and prints again byte for byte (tests/integration/config.test.mjs, and
+ * fuzz/fuzz_config.c). Pure. */
+void config_print(const config_t *c, buf_t *out);
 
 /* Prints the usage text, generated from the option table. */
 void config_usage(FILE *out);
+
+/* Parses a --listen URL: ws://HOST:PORT or wss://HOST:PORT, an IPv6 host in brackets
+ * ([::1]:PORT), an optional trailing '/'. Returns 0 with *out filled, or -EINVAL with a static
+ * reason in *why. Pure. */
+int config_listen_parse(const char *url, config_listener_t *out, const char **why);
+
+/* Writes a listener as a URL (the form config_listen_parse reads) into out. Returns the length
+ * snprintf would have written. Pure. */
+int config_listen_format(const config_listener_t *l, char *out, size_t outlen);
+
+/* Told about one option a reload changes: its name, its running and new values as text, and
+ * whether it needs a restart (then the running value is kept). */
+typedef void (*config_note_fn)(void *arg, const char *name, const char *was, const char *now,
+                               int needs_restart);
+
+/* Compares the running configuration with a freshly loaded one, option by option, and calls
+ * note for each that differs. Options that need a restart (listen, host, port, reuse-port, db,
+ * cluster, node-timeout) are then set back to their running values in *next, so that next can be
+ * applied as a whole. Returns the number of changed options that apply. Pure. */
+int config_reload_merge(const config_t *running, config_t *next, config_note_fn note, void *arg);
 
 #endif

@@ -1,18 +1,20 @@
-/* log.c: levelled line logger. The level is process configuration, set once before threads start,
- * so it lives here rather than in a context struct. */
+/* log.c: levelled line logger. The level is process configuration, so it lives here rather than
+ * in a context struct; it is atomic because a reload (SIGHUP) changes it while the database
+ * writer thread may be logging. */
 #include "core/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static enum log_level min_level = LOG_INFO;
+static atomic_int min_level = LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error", "off"};
 
 void log_set_level(enum log_level level) {
-    min_level = level;
+    atomic_store_explicit(&min_level, (int)level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *name) {
@@ -23,7 +25,7 @@ int log_level_parse(const char *name) {
 }
 
 int log_enabled(enum log_level level) {
-    return level >= min_level && level < LOG_OFF;
+    return (int)level >= atomic_load_explicit(&min_level, memory_order_relaxed) && level < LOG_OFF;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...) {

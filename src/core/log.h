@@ -4,7 +4,7 @@
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF };
 
-/* Sets the lowest level that is written. Called once at start-up, before any thread starts. */
+/* Sets the lowest level that is written: at start-up, and again on a reload. Any thread. */
 void log_set_level(enum log_level level);
 
 /* Parses "debug", "info", "warn", "error" or "off". Returns the level, or -1 if unknown. */

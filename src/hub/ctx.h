@@ -20,6 +20,7 @@
 #include "cluster/cluster.h"
 #include "config/config.h"
 #include "store/store.h"
+#include "tracker/acl.h"
 #include "tracker/registry.h"
 #include "tracker/swarm.h"
 
@@ -67,10 +68,11 @@ enum conn_flag {
 /* An offer relayed to this connection, remembered so that only a real answer is relayed back.
  * The offer is kept as a keyed hash of (offerer, offer_id, info_hash) rather than its 60 bytes:
  * 12 bytes a record instead of 64, and a forged answer would need a 64-bit SipHash collision
- * under a key it cannot know. */
+ * under a key it cannot know. The record keeps when the offer was relayed, not when it expires,
+ * so that a reload that changes --offer-ttl applies to offers already relayed. */
 typedef struct wt_offer_rec {
     uint64_t key;
-    uint32_t expires; /* monotonic seconds */
+    uint32_t sent; /* monotonic seconds */
 } __attribute__((packed)) wt_offer_rec_t;
 
 typedef struct ip_entry ip_entry_t;
@@ -122,13 +124,18 @@ typedef struct server_counters {
     uint64_t timeouts;
     uint64_t shed;
     uint64_t expired_peers;
-    uint64_t remote_in;       /* deliveries received from other nodes */
-    uint64_t remote_out;      /* deliveries sent to other nodes */
-    uint64_t parked;          /* messages that waited for Redis or the database */
-    uint64_t proxy_headers;   /* PROXY headers taken: the connection now counts as the client */
-    uint64_t proxy_kept;      /* PROXY headers taken that name no client (LOCAL, UNKNOWN, ...) */
-    uint64_t proxy_untrusted; /* PROXY headers from an address not trusted: closed */
-    uint64_t proxy_malformed; /* malformed PROXY headers from a trusted address: closed */
+    uint64_t remote_in;        /* deliveries received from other nodes */
+    uint64_t remote_out;       /* deliveries sent to other nodes */
+    uint64_t parked;           /* messages that waited for Redis or the database */
+    uint64_t refused_unlisted; /* announces and scraped infohashes not in the allowlist */
+    uint64_t refused_denied;   /* announces and scraped infohashes in the denylist */
+    uint64_t acl_removed;      /* memberships a reload removed from swarms no longer allowed */
+    uint64_t reloads;          /* reloads (SIGHUP) applied */
+    uint64_t reload_failures;  /* reloads refused: the running configuration was kept */
+    uint64_t proxy_headers;    /* PROXY headers taken: the connection now counts as the client */
+    uint64_t proxy_kept;       /* PROXY headers taken that name no client (LOCAL, UNKNOWN, ...) */
+    uint64_t proxy_untrusted;  /* PROXY headers from an address not trusted: closed */
+    uint64_t proxy_malformed;  /* malformed PROXY headers from a trusted address: closed */
 } server_counters_t;
 
 /* A connection addressed by its handle-table entry (see hub/peers.h). */
@@ -154,13 +161,17 @@ typedef struct server {
     config_t cfg;
     int epfd;
     int lfd; /* listening socket, -1 when not listening */
+    int sfd; /* the signalfd (stop signals and SIGHUP), -1 when not running */
     int stopping;
+    int reload_pending; /* SIGHUP arrived: reload at the end of this iteration */
+    uint32_t fd_cap;    /* connections the descriptor limit allows */
     uint32_t max_conns; /* effective connection cap */
     uint32_t shed_high, shed_low;
     swarm_table_t *swarms;
     registry_t *registry;
     store_t *store;
     cluster_t *cluster; /* NULL in standalone mode */
+    acl_t *acl;         /* the access list (--allowlist, --denylist), NULL when none */
     hmap_t ips;         /* client address -> ip_entry_t */
     rng_t rng;
     hash_key_t key;

@@ -87,3 +87,10 @@ void proto_send_bye(server_t *s, conn_t *c, const char *reason) {
     else
         st_bye(s, c, reason);
 }
+
+void proto_send_refusal(server_t *s, conn_t *c, const uint8_t info_hash[20], const char *why) {
+    if (c->dialect == DIALECT_WT)
+        wt_failure(s, c, "announce", info_hash, why);
+    else
+        st_refused(s, c, "announce", info_hash, why);
+}

@@ -29,4 +29,9 @@ void proto_park(server_t *s, conn_t *c, ref_list_t *wait_list);
  * ST (and connections that never spoke), a failure reason per joined swarm for WebTorrent. */
 void proto_send_bye(server_t *s, conn_t *c, const char *reason);
 
+/* Tells c that info_hash is refused by the access list, in its dialect: for WebTorrent a failure
+ * with action "announce" and the info_hash; for ST the error torrent_not_allowed with ref
+ * "announce" and the info_hash. why is the text. */
+void proto_send_refusal(server_t *s, conn_t *c, const uint8_t info_hash[20], const char *why);
+
 #endif

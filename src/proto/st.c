@@ -39,6 +39,22 @@ void st_error(server_t *s, conn_t *c, const char *code, const char *message, con
     out_end(s, c, off, WS_OP_TEXT);
 }
 
+void st_refused(server_t *s, conn_t *c, const char *ref, const uint8_t *info_hash,
+                const char *why) {
+    if (!out_can_send(s, c))
+        return;
+    size_t off = out_begin(c);
+    put_str(&c->out, "{\"type\":\"error\",\"code\":", "torrent_not_allowed");
+    put_str(&c->out, ",\"message\":", why);
+    put_str(&c->out, ",\"ref\":", ref);
+    if (info_hash != NULL) {
+        JW_LIT(&c->out, ",\"info_hash\":");
+        jw_hex(&c->out, info_hash, 20);
+    }
+    JW_LIT(&c->out, "}");
+    out_end(s, c, off, WS_OP_TEXT);
+}
+
 void st_rate_limited(server_t *s, conn_t *c, const st_limited_t *what, uint32_t retry_ms,
                      const char *message) {
     s->count.rate_limited++; /* the one place an ST refusal is counted */
@@ -225,6 +241,10 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         st_error(s, c, "invalid_info_hash", "info_hash must be 40 hex characters", ref);
         return;
     }
+    if (!tracker_allowed(s, ih)) {
+        st_refused(s, c, ref, ih, tracker_refused(s, 1));
+        return;
+    }
     int event = TRACKER_UPDATE;
     int ei = json_obj_get(src, s->toks, 0, "event");
     if (ei >= 0 && s->toks[ei].type != JSON_NULL) {
@@ -364,6 +384,26 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
         st_rate_limited(s, c, &what, wait, "that peer is receiving signals too fast");
 }
 
+/* Reorders the n infohashes at ihs (20 bytes each) so that those the access list allows come
+ * first, in their order, and the refused ones after them, in theirs. Returns how many are
+ * allowed. */
+static uint32_t partition_allowed(const server_t *s, uint8_t *ihs, uint32_t n) {
+    uint32_t allowed = 0;
+    for (uint32_t k = 0; k < n; k++)
+        allowed += (uint32_t)tracker_allowed(s, ihs + 20 * (size_t)k);
+    if (allowed == n || allowed == 0)
+        return allowed;
+    uint8_t *tmp = xmalloc((size_t)n * 20);
+    uint32_t a = 0, r = allowed;
+    for (uint32_t k = 0; k < n; k++) {
+        const uint8_t *ih = ihs + 20 * (size_t)k;
+        memcpy(tmp + 20 * (size_t)(tracker_allowed(s, ih) ? a++ : r++), ih, 20);
+    }
+    memcpy(ihs, tmp, (size_t)n * 20);
+    xfree(tmp);
+    return allowed;
+}
+
 static void on_scrape(server_t *s, conn_t *c, const char *src) {
     static const char ref[] = "scrape";
     int ai = json_obj_get(src, s->toks, 0, "info_hashes");
@@ -385,27 +425,49 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
     for (uint32_t k = 0, t = (uint32_t)ai + 1; k < count && r == 0; k++, t = s->toks[t].next)
         if (read_hex(src, &s->toks[t], ihs + 20 * (size_t)k, 20) != 0)
             r = -EINVAL;
-    if (r != 0)
+    /* Infohashes the access list refuses are moved to the end of ihs and left out of the
+     * answer's files; the answer lists them in "refused". When all are refused it is an error. */
+    uint32_t allowed = 0;
+    if (r != 0) {
         st_error(s, c, "invalid_info_hash", "info_hash must be 40 hex characters", ref);
-    else
-        r = tracker_scrape(s, c, ihs, count, v);
+    } else {
+        allowed = partition_allowed(s, ihs, count);
+        if (allowed == 0 && count > 0) {
+            st_refused(s, c, ref, count == 1 ? ihs : NULL, tracker_refused(s, count));
+            r = -EACCES;
+        } else {
+            r = tracker_scrape(s, c, ihs, allowed, v);
+        }
+    }
     if (r == -EAGAIN)
         st_error(s, c, "unavailable",
                  "the infohash database cannot be read now (in cluster mode: Redis is "
                  "unreachable); retry shortly",
                  ref);
+    if (r == 0 && allowed < count)
+        tracker_refused(s, count - allowed);
     if (r == 0 && out_can_send(s, c)) {
         buf_t *b = &c->out;
         size_t off = out_begin(c);
         JW_LIT(b, "{\"type\":\"scrape\",\"files\":{");
-        for (uint32_t k = 0; k < count; k++) {
+        for (uint32_t k = 0; k < allowed; k++) {
             if (k)
                 JW_LIT(b, ",");
             jw_hex(b, ihs + 20 * (size_t)k, 20);
             JW_LIT(b, ":");
             tracker_write_scrape(b, &v[k]);
         }
-        JW_LIT(b, "}}");
+        JW_LIT(b, "}");
+        if (allowed < count) {
+            JW_LIT(b, ",\"refused\":[");
+            for (uint32_t k = allowed; k < count; k++) {
+                if (k > allowed)
+                    JW_LIT(b, ",");
+                jw_hex(b, ihs + 20 * (size_t)k, 20);
+            }
+            JW_LIT(b, "]");
+        }
+        JW_LIT(b, "}");
         out_end(s, c, off, WS_OP_TEXT);
     }
     xfree(ihs);

@@ -20,6 +20,10 @@ void st_handle(server_t *s, conn_t *c, const char *src, int ntoks);
 /* Queues {"type":"error","code":code,"message":message[,"ref":ref]} on c. ref may be NULL. */
 void st_error(server_t *s, conn_t *c, const char *code, const char *message, const char *ref);
 
+/* Queues {"type":"error","code":"torrent_not_allowed","message":why,"ref":ref,"info_hash":hex}
+ * on c: the access list refuses that infohash. info_hash may be NULL (left out). */
+void st_refused(server_t *s, conn_t *c, const char *ref, const uint8_t *info_hash, const char *why);
+
 /* What a rate_limited error refers to, so the client can tell which request to retry. Every
  * field may be NULL. */
 typedef struct st_limited {

@@ -96,6 +96,48 @@ int tracker_scrape(server_t *s, conn_t *c, const uint8_t *info_hashes, uint32_t 
     return unavailable ? -EAGAIN : 0;
 }
 
+int tracker_allowed(const server_t *s, const uint8_t info_hash[20]) {
+    return acl_allows(s->acl, info_hash);
+}
+
+const char *tracker_refused(server_t *s, uint32_t n) {
+    if (s->acl != NULL && acl_mode(s->acl) == ACL_DENY) {
+        s->count.refused_denied += n;
+        return "torrent not allowed on this tracker (in its denylist)";
+    }
+    s->count.refused_unlisted += n;
+    return "torrent not allowed on this tracker (not in its allowlist)";
+}
+
+uint64_t tracker_enforce_access(server_t *s) {
+    uint64_t removed = 0;
+    if (s->acl == NULL)
+        return 0;
+    const char *why = acl_mode(s->acl) == ACL_ALLOW
+                          ? "torrent no longer allowed on this tracker (not in its allowlist): "
+                            "removed from its swarm"
+                          : "torrent no longer allowed on this tracker (in its denylist): "
+                            "removed from its swarm";
+    /* Walk this node's connections rather than the swarm table: only their memberships are
+     * this node's to remove, and each is reached in O(1) from its owner. */
+    for (conn_t *c = s->conns; c; c = c->next) {
+        if (c->peer == NULL || c->state != CONN_WS)
+            continue;
+        swarm_member_t *m = c->peer->members;
+        while (m != NULL) {
+            swarm_member_t *next = m->next_of_owner;
+            if (!acl_allows(s->acl, m->swarm->info_hash)) {
+                proto_send_refusal(s, c, m->swarm->info_hash, why);
+                peers_leave(s, m);
+                removed++;
+            }
+            m = next;
+        }
+    }
+    s->count.acl_removed += removed;
+    return removed;
+}
+
 void tracker_write_scrape(buf_t *b, const tracker_scrape_t *v) {
     JW_LIT(b, "{\"complete\":");
     jw_u64(b, v->complete);

@@ -51,6 +51,20 @@ int tracker_scrape(server_t *s, conn_t *c, const uint8_t *info_hashes, uint32_t 
 /* Appends a scrape entry's value: {"complete":c,"incomplete":i,"downloaded":d}. */
 void tracker_write_scrape(buf_t *b, const tracker_scrape_t *v);
 
+/* Returns 1 when the access list (--allowlist or --denylist) lets info_hash be tracked, 0 when it
+ * refuses it. Counts nothing (a parked message runs twice): see tracker_refused. */
+int tracker_allowed(const server_t *s, const uint8_t info_hash[20]);
+
+/* Counts n infohashes refused by the access list under the list's reason (refusals in
+ * /stats.json), and returns the text clients are told. Call it once per refusal answered. */
+const char *tracker_refused(server_t *s, uint32_t n);
+
+/* After the access list changed (a reload): removes every membership of this node's peers in a
+ * swarm the list no longer allows, through peers_leave (so counts, the other nodes' mirrors and
+ * the stats follow), and tells each such peer once per swarm in its dialect. Other nodes' peers
+ * are left to their own node, which enforces its own list. Returns the memberships removed. */
+uint64_t tracker_enforce_access(server_t *s);
+
 /* Parses an event name ("started", "completed", "stopped", "paused", "empty" or "update").
  * Returns the event, or -1 when unknown. */
 int tracker_event_parse(const char *src, const json_tok_t *t);

@@ -145,7 +145,7 @@ void wt_remember_offer(server_t *s, conn_t *dst, const uint8_t offerer[20],
     /* Forget expired records first; then, if still full, overwrite the oldest. */
     uint32_t cap = dst->offers ? dst->offers_cap : 0;
     for (uint32_t i = 0; i < dst->noffers;) {
-        if ((int32_t)(s->now - dst->offers[i].expires) >= 0)
+        if ((int32_t)(s->now - dst->offers[i].sent) >= (int32_t)s->cfg.offer_ttl)
             dst->offers[i] = dst->offers[--dst->noffers];
         else
             i++;
@@ -161,11 +161,11 @@ void wt_remember_offer(server_t *s, conn_t *dst, const uint8_t offerer[20],
     } else {
         r = &dst->offers[0];
         for (uint32_t i = 1; i < dst->noffers; i++)
-            if ((int32_t)(dst->offers[i].expires - r->expires) < 0)
+            if ((int32_t)(dst->offers[i].sent - r->sent) < 0)
                 r = &dst->offers[i];
     }
     r->key = offer_key(s, offerer, offer_id, ih);
-    r->expires = s->now + s->cfg.offer_ttl;
+    r->sent = s->now;
 }
 
 /* Finds and consumes the record of an offer relayed to c. Returns 1 when it was there and
@@ -177,7 +177,7 @@ static int take_offer(server_t *s, conn_t *c, const uint8_t offerer[20], const u
     int live = 0, found = 0;
     for (uint32_t i = 0; i < c->noffers && !found; i++) {
         if (c->offers[i].key == key) {
-            live = (int32_t)(s->now - c->offers[i].expires) < 0;
+            live = (int32_t)(s->now - c->offers[i].sent) < (int32_t)s->cfg.offer_ttl;
             c->offers[i] = c->offers[--c->noffers];
             found = 1;
         }
@@ -268,6 +268,12 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
     uint8_t ih[20], pid[20];
     if (read_id(s, src, "info_hash", ih) != 0) {
         wt_failure(s, c, "announce", NULL, "invalid info_hash");
+        return;
+    }
+    /* Before the peer_id is claimed: a refused torrent costs nothing else, not even (in cluster
+     * mode) a round trip to Redis. Answers to offers of a swarm refused since are refused too. */
+    if (!tracker_allowed(s, ih)) {
+        wt_failure(s, c, "announce", ih, tracker_refused(s, 1));
         return;
     }
     if (read_id(s, src, "peer_id", pid) != 0) {
@@ -363,19 +369,36 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
     for (uint32_t k = 0, t = first; k < count && r == 0; k++, t = s->toks[t].next)
         if (binstr_decode(src, &s->toks[t], ihs + 20 * (size_t)k, BINSTR_ID_BYTES) != 0)
             r = -EINVAL;
-    if (r != 0)
+    /* Infohashes the access list refuses are left out of the answer's files (the WebTorrent
+     * client has no per-file failure to show); when all are refused it is a failure. */
+    uint32_t allowed = 0;
+    if (r != 0) {
         wt_failure(s, c, "scrape", NULL, "invalid info_hash");
-    else
-        r = tracker_scrape(s, c, ihs, count, v);
+    } else {
+        for (uint32_t k = 0; k < count; k++) {
+            const uint8_t *ih = ihs + 20 * (size_t)k;
+            if (tracker_allowed(s, ih))
+                memmove(ihs + 20 * (size_t)allowed++, ih, 20);
+        }
+        if (allowed == 0 && count > 0) {
+            /* The one refused infohash is still at the front when there was only one. */
+            wt_failure(s, c, "scrape", count == 1 ? ihs : NULL, tracker_refused(s, count));
+            r = -EACCES;
+        } else {
+            r = tracker_scrape(s, c, ihs, allowed, v);
+        }
+    }
     if (r == -EAGAIN)
         wt_failure(s, c, "scrape", NULL,
                    "tracker temporarily unavailable (the infohash database cannot be read): retry "
                    "shortly");
+    if (r == 0 && allowed < count)
+        tracker_refused(s, count - allowed);
     if (r == 0 && out_can_send(s, c)) {
         buf_t *b = &c->out;
         size_t off = out_begin(c);
         JW_LIT(b, "{\"action\":\"scrape\",\"files\":{");
-        for (uint32_t k = 0; k < count; k++) {
+        for (uint32_t k = 0; k < allowed; k++) {
             if (k)
                 JW_LIT(b, ",");
             put_id(b, ihs + 20 * (size_t)k);

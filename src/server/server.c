@@ -59,11 +59,13 @@ void server_update_clock(server_t *s) {
     s->wall = (int64_t)time(NULL);
 }
 
-/* The stop signals, read through a signalfd so that they arrive as loop events. */
-static void stop_signals(sigset_t *mask) {
+/* The signals the loop handles, read through a signalfd so that they arrive as loop events:
+ * SIGINT and SIGTERM stop the server, SIGHUP reloads its configuration. */
+static void loop_signals(sigset_t *mask) {
     sigemptyset(mask);
     sigaddset(mask, SIGINT);
     sigaddset(mask, SIGTERM);
+    sigaddset(mask, SIGHUP);
 }
 
 static uint32_t fd_cap(void) {
@@ -161,16 +163,18 @@ static int open_backends(server_t *s, char *err, size_t errlen) {
 }
 
 server_t *server_create(const config_t *cfg, char *err, size_t errlen) {
-    /* Block the stop signals before the database writer thread starts, so that every thread
-     * inherits the mask and the signals wait for the loop's signalfd. */
+    /* Block the loop's signals before the database writer thread starts, so that every thread
+     * inherits the mask and the signals wait for the loop's signalfd (a SIGHUP during start-up
+     * is then a reload once the loop runs, not the default action, which would kill us). */
     sigset_t mask;
-    stop_signals(&mask);
+    loop_signals(&mask);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     server_t *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->lfd = -1;
     s->epfd = -1;
+    s->sfd = -1;
     s->start_ns = mono_ns();
     server_update_clock(s);
     s->next_tick = s->now + 1;
@@ -197,13 +201,19 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen) {
         server_destroy(s);
         return NULL;
     }
-    uint32_t cap = fd_cap();
+    s->fd_cap = fd_cap();
+    server_apply_caps(s);
+    return s;
+}
+
+void server_apply_caps(server_t *s) {
+    const config_t *cfg = &s->cfg;
+    uint32_t cap = s->fd_cap;
     s->max_conns = cfg->max_connections && cfg->max_connections < cap ? cfg->max_connections : cap;
     s->shed_high = cfg->shed_high ? cfg->shed_high : s->max_conns / 10 * 9;
     s->shed_low = cfg->shed_low ? cfg->shed_low : s->max_conns / 10 * 8;
     if (s->shed_low > s->shed_high)
         s->shed_low = s->shed_high;
-    return s;
 }
 
 int server_listen(server_t *s, char *err, size_t errlen) {
@@ -259,6 +269,19 @@ void server_log_start(const server_t *s) {
                 "so --db %s is not used",
                 (unsigned long long)cluster_node_id(s->cluster), s->cfg.node_timeout,
                 s->cfg.db_path);
+    if (s->cfg.config_file[0] != '\0')
+        log_msg(LOG_INFO, "configuration from %s and the command line; SIGHUP reloads it",
+                s->cfg.config_file);
+    if (s->acl != NULL)
+        log_msg(LOG_INFO, "%s %s: %zu infohashes",
+                acl_mode(s->acl) == ACL_ALLOW ? "allowlist" : "denylist",
+                acl_mode(s->acl) == ACL_ALLOW ? s->cfg.allowlist : s->cfg.denylist,
+                acl_count(s->acl));
+    if (s->cfg.listen_given)
+        log_msg(LOG_WARN,
+                "%u --listen addresses configured, but this build serves --host and --port "
+                "only (%s port %u)",
+                s->cfg.nlisteners, s->cfg.host, s->cfg.port);
 }
 
 void server_stop(server_t *s) {
@@ -429,6 +452,24 @@ void server_end_iteration(server_t *s) {
     }
 }
 
+/* Reads every pending signal: a stop signal stops the loop; SIGHUP asks for a reload, done at the
+ * end of the iteration (several SIGHUPs before then make one reload). */
+static void on_signals(server_t *s) {
+    struct signalfd_siginfo si;
+    for (;;) {
+        ssize_t r = read(s->sfd, &si, sizeof(si));
+        if (r != (ssize_t)sizeof(si)) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            return; /* EAGAIN: none left */
+        }
+        if (si.ssi_signo == SIGHUP)
+            s->reload_pending = 1;
+        else
+            s->stopping = 1;
+    }
+}
+
 static void handle_events(server_t *s, int timeout_ms) {
     struct epoll_event evs[SERVER_MAX_EVENTS];
     int n = epoll_wait(s->epfd, evs, SERVER_MAX_EVENTS, timeout_ms);
@@ -440,7 +481,7 @@ static void handle_events(server_t *s, int timeout_ms) {
         if (p == &listener_marker) {
             on_accept(s);
         } else if (p == &signal_marker) {
-            s->stopping = 1;
+            on_signals(s);
         } else if (p == &store_marker) {
             store_poll(s->store);
         } else if (s->cluster != NULL && cluster_owns(s->cluster, p)) {
@@ -457,7 +498,7 @@ static void handle_events(server_t *s, int timeout_ms) {
 
 int server_run(server_t *s) {
     sigset_t mask;
-    stop_signals(&mask);
+    loop_signals(&mask);
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sfd < 0 ||
         epoll_ctl(s->epfd, EPOLL_CTL_ADD, sfd,
@@ -468,6 +509,7 @@ int server_run(server_t *s) {
             close(sfd);
         return -errno;
     }
+    s->sfd = sfd;
     while (!s->stopping) {
         uint32_t until_tick = (uint32_t)(s->next_tick * 1000u) - s->now_ms;
         int timeout = (int32_t)until_tick <= 0 ? 0 : (int)(until_tick > 1000 ? 1000 : until_tick);
@@ -475,6 +517,10 @@ int server_run(server_t *s) {
         if ((int32_t)(s->now - s->next_tick) >= 0) {
             server_tick(s);
             s->next_tick = s->now + 1;
+        }
+        if (s->reload_pending && !s->stopping) {
+            s->reload_pending = 0;
+            server_reload(s);
         }
         server_end_iteration(s);
     }
@@ -496,6 +542,7 @@ int server_run(server_t *s) {
         server_end_iteration(s);
     }
     close(sfd);
+    s->sfd = -1;
     return 0;
 }
 
@@ -512,6 +559,7 @@ void server_destroy(server_t *s) {
     s->flush_list = s->close_list = NULL;
     store_close(s->store);
     cluster_destroy(s->cluster);
+    acl_destroy(s->acl);
     swarm_table_destroy(s->swarms);
     registry_destroy(s->registry);
     peers_dispose(s);

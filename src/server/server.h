@@ -14,6 +14,15 @@ typedef struct server server_t;
  * On failure returns NULL with a human-readable reason in err. */
 server_t *server_create(const config_t *cfg, char *err, size_t errlen);
 
+/* Recomputes the effective connection cap and the shedding marks from s->cfg and the descriptor
+ * limit found at creation. server_create and server_reload call it. */
+void server_apply_caps(server_t *s);
+
+/* Loads the access list the configuration names (--allowlist or --denylist; none is fine), keyed
+ * with the server's hash key. Returns 0, or a negative errno with a reason naming the file and
+ * line in err: a configuration error (main exits 2). Call once, after server_create. */
+int server_load_access_list(server_t *s, char *err, size_t errlen);
+
 /* Binds and listens on cfg->host:cfg->port. Returns 0, or -errno with a reason in err. */
 int server_listen(server_t *s, char *err, size_t errlen);
 
@@ -21,7 +30,8 @@ int server_listen(server_t *s, char *err, size_t errlen);
 void server_log_start(const server_t *s);
 
 /* Runs the event loop until server_stop is called or SIGINT/SIGTERM arrives; then says bye to
- * every peer, flushes their output briefly, and returns 0. */
+ * every peer, flushes their output briefly, and returns 0. SIGHUP makes it call server_reload at
+ * the end of the iteration in which it arrived. */
 int server_run(server_t *s);
 
 /* Asks the loop to stop at its next iteration (async-signal-safe). */
@@ -29,6 +39,23 @@ void server_stop(server_t *s);
 
 /* Closes every connection, flushes the database and frees everything. */
 void server_destroy(server_t *s);
+
+/* Reloads the configuration as SIGHUP does (src/server/reload.c): builds it again from the file
+ * and the original command line, with the access list and (through server_tls_reload) the TLS
+ * certificates. Either all of it applies or nothing does: on any error the running configuration
+ * and list stay as they are and the log says why (file, line, key). Options that need a restart
+ * keep their running value, and the log names each. Live connections keep going: every limit,
+ * interval, timeout and list that applies is read where it is used, so they follow at once; peers
+ * in swarms the new access list refuses leave them (tracker_enforce_access). One log line sums up
+ * what changed. Returns 0 when applied, or a negative errno when refused. Event-loop thread. */
+int server_reload(server_t *s);
+
+/* The TLS hook of a reload, called with the configuration about to be applied after everything
+ * else that can fail has succeeded: when it returns 0 the reload is committed, so it may load
+ * next->tls_cert and next->tls_key into a new TLS context and swap it in for new handshakes.
+ * Returns 0, or a negative errno with a reason in err, which refuses the whole reload (the
+ * running certificates stay). TLS is not served yet: it returns 0. Event-loop thread. */
+int server_tls_reload(server_t *s, const config_t *next, char *err, size_t errlen);
 
 /* Advances the server's clocks (monotonic seconds and milliseconds, wall time). The loop calls it
  * every iteration; tests and fuzzers call it to control time. */

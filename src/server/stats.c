@@ -51,6 +51,18 @@ void stats_write_json(server_t *s, buf_t *b) {
     field(b, "proxy_kept_address", s->count.proxy_kept, 0);
     field(b, "proxy_refused_untrusted", s->count.proxy_untrusted, 0);
     field(b, "proxy_refused_malformed", s->count.proxy_malformed, 0);
+    /* Announces and scraped infohashes the access list refused, by reason. */
+    JW_LIT(b, ",\"refusals\":{");
+    field(b, "not_in_allowlist", s->count.refused_unlisted, 1);
+    field(b, "in_denylist", s->count.refused_denied, 0);
+    JW_LIT(b, "},\"access_list\":{\"mode\":");
+    const char *mode = s->acl == NULL ? "none" : acl_mode(s->acl) == ACL_ALLOW ? "allow" : "deny";
+    jw_str(b, mode, strlen(mode));
+    field(b, "entries", s->acl != NULL ? acl_count(s->acl) : 0, 0);
+    field(b, "removed_peers", s->count.acl_removed, 0);
+    JW_LIT(b, "}");
+    field(b, "config_reloads", s->count.reloads, 0);
+    field(b, "config_reload_failures", s->count.reload_failures, 0);
     if (s->cluster != NULL) {
         /* Every node mirrors every other node's peers, so the tables give cluster-wide
          * totals; connections are summed from the nodes' heartbeats. */
