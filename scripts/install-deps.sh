@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential libssl-dev libsqlite3-dev libhiredis-dev)
 mode=${1:-all}
 # Man pages (scdoc, man-db), the Debian package (debhelper, dpkg-dev, lintian), its test (curl,
-# systemd-analyze from systemd).
-PACKAGE_PKGS=(scdoc man-db debhelper dpkg-dev lintian curl systemd)
+# systemd-analyze from systemd, python3 for scripts/notify-check.py).
+PACKAGE_PKGS=(scdoc man-db debhelper dpkg-dev lintian curl systemd python3)
 if [ "$mode" = "--package" ]; then
     PKGS+=("${PACKAGE_PKGS[@]}")
 elif [ "$mode" != "--build" ]; then

@@ -6,7 +6,8 @@
 #   3. installs the package with apt-get, checks its files, verifies the installed unit;
 #   4. starts the INSTALLED binary the way the unit does (its ExecStart, as an unprivileged
 #      user, with a temporary database and a free port on 127.0.0.1 given as flags, which
-#      override the packaged file), checks /health, reloads with SIGHUP, stops with SIGTERM;
+#      override the packaged file), checks /health, reloads with SIGHUP, stops with SIGTERM,
+#      and checks the Type=notify messages (scripts/notify-check.py);
 #   5. purges the package and checks that nothing it installed is left.
 # It is safe to run repeatedly: a lock serialises runs, a sigtracker package left installed by
 # an interrupted run is purged first, and the exit trap stops the server and purges.
@@ -161,6 +162,9 @@ server_pid=""
 [ "$rc" -eq 0 ] || fail "the server exited $rc after SIGTERM"
 [ -s "$tmp/state/sigtracker.db" ] || fail "no database was written in $tmp/state"
 echo "package-test: SIGHUP reloaded, SIGTERM stopped it (exit 0)"
+# The same start under a stand-in for systemd's notification socket (Type=notify).
+scripts/notify-check.py -- "${as_nobody[@]}" "${cmd[@]}" --host 127.0.0.1 --port "$port" \
+    --db "$tmp/state/sigtracker.db" --log-level warn || fail "systemd notifications"
 
 # 5. Purge, and check nothing is left.
 purge
