@@ -166,9 +166,20 @@ echo "package-test: SIGHUP reloaded, SIGTERM stopped it (exit 0)"
 scripts/notify-check.py -- "${as_nobody[@]}" "${cmd[@]}" --host 127.0.0.1 --port "$port" \
     --db "$tmp/state/sigtracker.db" --log-level warn || fail "systemd notifications"
 
-# 5. Purge, and check nothing is left.
+# 5. Purge, and check nothing is left. First what systemd would have made for StateDirectory=
+# with DynamicUser=yes (the directory under /var/lib/private and the symlink to it), with a
+# database in it, so that the purge's removal of the state is tested too.
+made_private=0
+[ -d /var/lib/private ] || made_private=1
+if [ ! -e /var/lib/sigtracker ] && [ ! -L /var/lib/sigtracker ]; then
+    $SUDO mkdir -p -m 0700 /var/lib/private
+    $SUDO mkdir -p /var/lib/private/sigtracker
+    $SUDO cp "$tmp/state/sigtracker.db" /var/lib/private/sigtracker/
+    $SUDO ln -s private/sigtracker /var/lib/sigtracker
+fi
 purge
 installed_by_us=0
+[ "$made_private" -eq 0 ] || $SUDO rmdir /var/lib/private 2>/dev/null || true
 is_installed && fail "sigtracker is still installed after purge"
 left=()
 while IFS= read -r f; do
