@@ -12,7 +12,7 @@ PKGS=(build-essential libssl-dev libsqlite3-dev libhiredis-dev)
 mode=${1:-all}
 if [ "$mode" != "--build" ]; then
     PKGS+=(pkg-config clang libclang-rt-14-dev clang-format libcjson-dev libcmocka-dev sqlite3
-           iproute2 util-linux valgrind chromium redis-server redis-tools haproxy nodejs npm)
+           iproute2 util-linux valgrind chromium redis-server redis-tools haproxy prometheus nodejs npm)
 fi
 
 SUDO=""

@@ -85,6 +85,12 @@ static const opt_t opts[] = {
      "listen on ws://HOST:PORT or wss://HOST:PORT ([::1]:PORT for IPv6); repeatable"},
     BOOL("reuse-port", G_NETWORK, OPTF_RESTART, reuse_port,
          "listen with SO_REUSEPORT, so several nodes on this machine share one port"),
+    STR("admin-listen", G_NETWORK, OPTF_RESTART, admin_listen, "host:port",
+        "private plain-HTTP listener for /metrics, /stats.json, /health and /dashboard "
+        "(e.g. 127.0.0.1:9100; [::1]:9100)"),
+    BOOL("public-metrics", G_NETWORK, 0, public_metrics,
+         "serve /metrics, /stats.json and /dashboard on the public port too (default: true "
+         "without admin-listen, false with it)"),
 
     STR("tls-cert", G_TLS, 0, tls_cert, "path",
         "PEM certificate chain for wss:// listeners (reread on reload)"),
@@ -184,6 +190,7 @@ void config_defaults(config_t *c) {
     memset(c, 0, sizeof(*c));
     strcpy(c->host, "0.0.0.0");
     c->port = 8000;
+    c->public_metrics = 1;
     strcpy(c->db_path, "./sigtracker.db");
     c->log_level = LOG_INFO;
     c->interval = 120;
@@ -614,6 +621,22 @@ static int finish(loader_t *L) {
         snprintf(L->err, L->errlen,
                  "%s: --allowlist and --denylist cannot both be set (choose one)", a);
         return -EINVAL;
+    }
+    if (c->admin_listen[0] != '\0') {
+        /* HOST:PORT is a ws:// URL without its scheme: one parser for both. */
+        config_listener_t l;
+        const char *reason = NULL;
+        snprintf(b, sizeof(b), "ws://%s", c->admin_listen);
+        const opt_t *al = find_opt("admin-listen", 12);
+        if (config_listen_parse(b, &l, &reason) != 0) {
+            where(L, al, a, sizeof(a));
+            snprintf(L->err, L->errlen, "%s: \"%s\": %s (wants HOST:PORT)", a, c->admin_listen,
+                     reason);
+            return -EINVAL;
+        }
+        /* With a private listener, the public port stops serving metrics unless asked to. */
+        if (L->from[find_opt("public-metrics", 14) - opts] == FROM_DEFAULT)
+            c->public_metrics = 0;
     }
     const opt_t *cert = find_opt("tls-cert", 8), *key = find_opt("tls-key", 7);
     if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
