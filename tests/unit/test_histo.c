@@ -10,7 +10,7 @@ static void test_buckets(void **state) {
     static const uint64_t bounds[] = {10, 100, 1000};
     histo_init(&h, bounds, 3);
     histo_observe(&h, 0);
-    histo_observe(&h, 10);   /* bounds are inclusive (Prometheus's le) */
+    histo_observe(&h, 10); /* bounds are inclusive (Prometheus's le) */
     histo_observe(&h, 11);
     histo_observe(&h, 1000);
     histo_observe(&h, 5000); /* only in +Inf */
