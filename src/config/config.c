@@ -898,7 +898,8 @@ void config_usage(FILE *out) {
     config_defaults(&d);
     fprintf(out, "usage: sigtracker [options]\n\n"
                  "WebSocket signaling and WebTorrent tracker server.\n"
-                 "HTTP on the same port: GET /health, GET /stats.json.\n"
+                 "HTTP on the same port: GET /health, /stats.json, /metrics (Prometheus) and\n"
+                 "/dashboard; with --admin-listen, all but /health move to that listener.\n"
                  "Every option except those under \"configuration\" is also a key of the --config\n"
                  "file (same name, e.g. max-per-ip = 20); options given here override the file.\n"
                  "Boolean options also have a --no- form (--no-reuse-port) to turn off a file's.\n"
