@@ -634,10 +634,11 @@ static int finish(loader_t *L) {
                      reason);
             return -EINVAL;
         }
-        /* With a private listener, the public port stops serving metrics unless asked to. */
-        if (L->from[find_opt("public-metrics", 14) - opts] == FROM_DEFAULT)
-            c->public_metrics = 0;
     }
+    /* With a private listener, the public port stops serving metrics unless asked to. */
+    c->public_metrics_given = L->from[find_opt("public-metrics", 14) - opts] != FROM_DEFAULT;
+    if (!c->public_metrics_given)
+        c->public_metrics = c->admin_listen[0] == '\0';
     const opt_t *cert = find_opt("tls-cert", 8), *key = find_opt("tls-key", 7);
     if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
         const opt_t *set = c->tls_cert[0] ? cert : key;
@@ -973,6 +974,11 @@ static int option_equal(const config_t *a, const config_t *b, const opt_t *o) {
 int config_reload_merge(const config_t *running, config_t *next, config_note_fn note, void *arg) {
     char was[512], now[512];
     int applied = 0;
+    /* public-metrics' default follows admin-listen, which a reload cannot change: derive it from
+     * the running listener, or a file that adds admin-listen would take the metrics off the
+     * public port before the restart that opens the admin one. */
+    if (!next->public_metrics_given)
+        next->public_metrics = running->admin_listen[0] == '\0';
     for (size_t k = 0; k < NOPTS; k++) {
         const opt_t *o = &opts[k];
         if (o->flags & OPTF_CLI)

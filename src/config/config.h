@@ -56,6 +56,7 @@ typedef struct config {
                                                * on a private plain-HTTP listener ("" = none) */
     int public_metrics; /* --public-metrics: /metrics, /stats.json and /dashboard on the public
                          * listener too (default: true without --admin-listen, false with it) */
+    int public_metrics_given; /* set explicitly (file or flag), not derived from admin-listen */
     char tls_cert[CONFIG_PATH_BYTES]; /* --tls-cert: PEM certificate chain for wss:// */
     char tls_key[CONFIG_PATH_BYTES];  /* --tls-key: PEM private key for wss:// */
     char db_path[CONFIG_PATH_BYTES];  /* --db: SQLite file */

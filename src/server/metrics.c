@@ -117,8 +117,9 @@ int metrics_proc_read(metrics_proc_t *out) {
         while ((e = readdir(d)) != NULL)
             if (e->d_name[0] != '.')
                 out->open_fds++;
-        closedir(d);
-        out->open_fds--; /* the descriptor opendir itself holds */
+        (void)closedir(d); /* a read-only directory: nothing to lose if closing fails */
+        if (out->open_fds > 0)
+            out->open_fds--; /* the descriptor opendir itself holds */
     }
     return 0;
 }

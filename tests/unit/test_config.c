@@ -484,6 +484,21 @@ static void test_admin_listen(void **state) {
     assert_non_null(strstr(err, "admin-listen"));
     const char *bad2[] = {"--admin-listen", "127.0.0.1:0", NULL};
     assert_int_equal(load_text(&c, NULL, bad2, err), -EINVAL);
+    /* A reload keeps the running admin-listen, and the default of public-metrics follows it. */
+    static config_t running, next;
+    assert_int_equal(load_text(&running, NULL, NULL, err), 0);
+    assert_int_equal(load_text(&next, "admin-listen = 127.0.0.1:9100\n", NULL, err), 0);
+    assert_int_equal(next.public_metrics, 0);
+    config_reload_merge(&running, &next, NULL, NULL);
+    assert_string_equal(next.admin_listen, "");
+    assert_int_equal(next.public_metrics, 1);
+    assert_int_equal(load_text(&running, "admin-listen = 127.0.0.1:9100\n", NULL, err), 0);
+    assert_int_equal(load_text(&next, NULL, NULL, err), 0);
+    config_reload_merge(&running, &next, NULL, NULL);
+    assert_int_equal(next.public_metrics, 0);
+    assert_int_equal(load_text(&next, "public-metrics = true\n", NULL, err), 0);
+    config_reload_merge(&running, &next, NULL, NULL);
+    assert_int_equal(next.public_metrics, 1);
 }
 
 static void test_listen(void **state) {
