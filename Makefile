@@ -78,9 +78,10 @@ asan: $(BUILD)/asan/sigtracker $(ASAN_UNIT_BINS)
 	node --test --test-concurrency=1 tests/integration/
 
 # ThreadSanitizer: the threads that share data are the database writer and the loop. The unit
-# tests (the store's own included) and the integration tests that use the database run under it.
+# tests (the store's own included) and the integration tests that use the database (and read its
+# histograms through /metrics) run under it.
 TSAN_ITESTS := tests/integration/store.test.mjs tests/integration/st-flow.test.mjs \
-               tests/integration/webtorrent.test.mjs
+               tests/integration/webtorrent.test.mjs tests/integration/metrics.test.mjs
 tsan: $(BUILD)/tsan/sigtracker $(TSAN_UNIT_BINS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 scripts/run-unit.sh $(TSAN_UNIT_BINS)
 	TSAN_OPTIONS=halt_on_error=1 SIGTRACKER_BIN=$(abspath $(BUILD)/tsan/sigtracker) \

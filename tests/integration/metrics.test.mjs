@@ -82,7 +82,9 @@ async function startWithAdmin (t, args = []) {
 
 describe('metrics', () => {
   test('the format: HELP and TYPE for every metric, fixed label values, histograms', async (t) => {
-    const { srv, admin } = await startWithAdmin(t)
+    // --db-flush 1: a database batch commits during the test, so the writer thread's histograms
+    // are read by the loop while it writes them (the ThreadSanitizer tier runs this file).
+    const { srv, admin } = await startWithAdmin(t, ['--db-flush', '1'])
     // Some traffic first, with hostile IDs, so that every kind of label has had a chance.
     const a = await connect(srv, { name: 'a' })
     const evil = randomPeerId('evil')
@@ -90,8 +92,14 @@ describe('metrics', () => {
     await a.request({ type: 'announce', info_hash: randomInfoHash() }, { type: 'announce' })
     a.sendRaw('{"type":"x\\"} 1\\n# evil{le=\\"a"}')
     await a.next({ type: 'error' })
-    const res = await adminGet(admin, '/metrics')
-    assert.equal(res.status, 200)
+    let res
+    const deadline = Date.now() + 5000 * SLOW
+    do {
+      res = await adminGet(admin, '/metrics')
+      assert.equal(res.status, 200)
+      await sleep(100)
+    } while (!/^sigtracker_db_batch_rows_count [1-9]/m.test(res.body) && Date.now() < deadline)
+    assert.match(res.body, /^sigtracker_db_commit_seconds_count [1-9]/m)
     assert.equal(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8')
     const p = parse(res.body)
     assert.ok(!res.body.includes(evil), 'a peer ID reached the metrics')
