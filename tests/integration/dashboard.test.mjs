@@ -24,6 +24,9 @@ test('the live dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) &&
   assert.equal(page0.status, 200)
   assert.match(page0.headers['content-type'], /^text\/html/)
   assert.match(page0.headers['content-security-policy'], /default-src 'none'/)
+  // Only the page's own script may run (by its hash), not any inline script.
+  assert.match(page0.headers['content-security-policy'], /script-src 'sha256-[A-Za-z0-9+/]{43}='/)
+  assert.ok(!/script-src[^;]*unsafe-inline/.test(page0.headers['content-security-policy']))
   assert.ok(!/(src|href)="https?:/.test(page0.body), 'the page loads something from elsewhere')
 
   const browser = await chromium.launch({
