@@ -11,7 +11,7 @@ PORT    ?= 8000
 WARN    := -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wpointer-arith -Wvla -Wundef -Wcast-qual \
            -Wno-unused-parameter
-CPPFLAGS := -D_GNU_SOURCE -Isrc
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(BUILD)/gen
 OPT     ?= -O2 -g
 LDLIBS  := -lhiredis -lssl -lcrypto -lsqlite3 -lpthread -lm
 
@@ -33,6 +33,13 @@ $(1)/tests/%: tests/unit/%.c tests/unit/unit.h $(1)/libsig.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CPPFLAGS) -Itests/unit $$(WARN) -Wno-missing-prototypes $(2) -o $$@ $$< $(1)/libsig.a -lcmocka $$(LDLIBS)
 endef
+
+# The dashboard page, embedded as a byte array that src/server/dashboard.c includes (every flavour).
+$(BUILD)/gen/dashboard_html.inc: src/server/dashboard.html scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh $< $@
+$(foreach f,$(BUILD) $(BUILD)/asan $(BUILD)/tsan $(BUILD)/fuzz,$(f)/obj/server/dashboard.o): \
+	$(BUILD)/gen/dashboard_html.inc
 
 ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
@@ -71,9 +78,10 @@ asan: $(BUILD)/asan/sigtracker $(ASAN_UNIT_BINS)
 	node --test --test-concurrency=1 tests/integration/
 
 # ThreadSanitizer: the threads that share data are the database writer and the loop. The unit
-# tests (the store's own included) and the integration tests that use the database run under it.
+# tests (the store's own included) and the integration tests that use the database (and read its
+# histograms through /metrics) run under it.
 TSAN_ITESTS := tests/integration/store.test.mjs tests/integration/st-flow.test.mjs \
-               tests/integration/webtorrent.test.mjs
+               tests/integration/webtorrent.test.mjs tests/integration/metrics.test.mjs
 tsan: $(BUILD)/tsan/sigtracker $(TSAN_UNIT_BINS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 scripts/run-unit.sh $(TSAN_UNIT_BINS)
 	TSAN_OPTIONS=halt_on_error=1 SIGTRACKER_BIN=$(abspath $(BUILD)/tsan/sigtracker) \

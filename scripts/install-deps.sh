@@ -20,7 +20,7 @@ if [ "$mode" = "--package" ]; then
 elif [ "$mode" != "--build" ]; then
     PKGS+=("${PACKAGE_PKGS[@]}")
     PKGS+=(pkg-config clang libclang-rt-14-dev clang-format libcjson-dev libcmocka-dev sqlite3
-           iproute2 util-linux valgrind chromium redis-server redis-tools haproxy nodejs npm)
+           iproute2 util-linux valgrind chromium redis-server redis-tools haproxy prometheus nodejs npm)
 fi
 
 SUDO=""

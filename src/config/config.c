@@ -85,6 +85,12 @@ static const opt_t opts[] = {
      "listen on ws://HOST:PORT or wss://HOST:PORT ([::1]:PORT for IPv6); repeatable"},
     BOOL("reuse-port", G_NETWORK, OPTF_RESTART, reuse_port,
          "listen with SO_REUSEPORT, so several nodes on this machine share one port"),
+    STR("admin-listen", G_NETWORK, OPTF_RESTART, admin_listen, "host:port",
+        "private plain-HTTP listener for /metrics, /stats.json, /health and /dashboard "
+        "(e.g. 127.0.0.1:9100; [::1]:9100)"),
+    BOOL("public-metrics", G_NETWORK, 0, public_metrics,
+         "serve /metrics, /stats.json and /dashboard on the public port too (default: true "
+         "without admin-listen, false with it)"),
 
     STR("tls-cert", G_TLS, 0, tls_cert, "path",
         "PEM certificate chain for wss:// listeners (reread on reload)"),
@@ -184,6 +190,7 @@ void config_defaults(config_t *c) {
     memset(c, 0, sizeof(*c));
     strcpy(c->host, "0.0.0.0");
     c->port = 8000;
+    c->public_metrics = 1;
     strcpy(c->db_path, "./sigtracker.db");
     c->log_level = LOG_INFO;
     c->interval = 120;
@@ -615,6 +622,23 @@ static int finish(loader_t *L) {
                  "%s: --allowlist and --denylist cannot both be set (choose one)", a);
         return -EINVAL;
     }
+    if (c->admin_listen[0] != '\0') {
+        /* HOST:PORT is a ws:// URL without its scheme: one parser for both. */
+        config_listener_t l;
+        const char *reason = NULL;
+        snprintf(b, sizeof(b), "ws://%s", c->admin_listen);
+        const opt_t *al = find_opt("admin-listen", 12);
+        if (config_listen_parse(b, &l, &reason) != 0) {
+            where(L, al, a, sizeof(a));
+            snprintf(L->err, L->errlen, "%s: \"%s\": %s (wants HOST:PORT)", a, c->admin_listen,
+                     reason);
+            return -EINVAL;
+        }
+    }
+    /* With a private listener, the public port stops serving metrics unless asked to. */
+    c->public_metrics_given = L->from[find_opt("public-metrics", 14) - opts] != FROM_DEFAULT;
+    if (!c->public_metrics_given)
+        c->public_metrics = c->admin_listen[0] == '\0';
     const opt_t *cert = find_opt("tls-cert", 8), *key = find_opt("tls-key", 7);
     if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
         const opt_t *set = c->tls_cert[0] ? cert : key;
@@ -875,7 +899,8 @@ void config_usage(FILE *out) {
     config_defaults(&d);
     fprintf(out, "usage: sigtracker [options]\n\n"
                  "WebSocket signaling and WebTorrent tracker server.\n"
-                 "HTTP on the same port: GET /health, GET /stats.json.\n"
+                 "HTTP on the same port: GET /health, /stats.json, /metrics (Prometheus) and\n"
+                 "/dashboard; with --admin-listen, all but /health move to that listener.\n"
                  "Every option except those under \"configuration\" is also a key of the --config\n"
                  "file (same name, e.g. max-per-ip = 20); options given here override the file.\n"
                  "Boolean options also have a --no- form (--no-reuse-port) to turn off a file's.\n"
@@ -949,6 +974,11 @@ static int option_equal(const config_t *a, const config_t *b, const opt_t *o) {
 int config_reload_merge(const config_t *running, config_t *next, config_note_fn note, void *arg) {
     char was[512], now[512];
     int applied = 0;
+    /* public-metrics' default follows admin-listen, which a reload cannot change: derive it from
+     * the running listener, or a file that adds admin-listen would take the metrics off the
+     * public port before the restart that opens the admin one. */
+    if (!next->public_metrics_given)
+        next->public_metrics = running->admin_listen[0] == '\0';
     for (size_t k = 0; k < NOPTS; k++) {
         const opt_t *o = &opts[k];
         if (o->flags & OPTF_CLI)

@@ -52,6 +52,11 @@ typedef struct config {
     uint32_t nlisteners; /* >= 1 after config_load */
     int listen_given;    /* 1 when the listeners came from --listen (file or command line) */
     int reuse_port;      /* --reuse-port: SO_REUSEPORT, so several nodes share one port */
+    char admin_listen[CONFIG_HOST_BYTES + 8]; /* --admin-listen: HOST:PORT for /metrics etc.
+                                               * on a private plain-HTTP listener ("" = none) */
+    int public_metrics; /* --public-metrics: /metrics, /stats.json and /dashboard on the public
+                         * listener too (default: true without --admin-listen, false with it) */
+    int public_metrics_given; /* set explicitly (file or flag), not derived from admin-listen */
     char tls_cert[CONFIG_PATH_BYTES]; /* --tls-cert: PEM certificate chain for wss:// */
     char tls_key[CONFIG_PATH_BYTES];  /* --tls-key: PEM private key for wss:// */
     char db_path[CONFIG_PATH_BYTES];  /* --db: SQLite file */

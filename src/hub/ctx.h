@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "core/hash.h"
+#include "core/histo.h"
 #include "core/hmap.h"
 #include "core/rng.h"
 #include "json/json.h"
@@ -31,6 +32,8 @@
 #define SERVER_MAX_JSON_TOKENS 1024
 /* Seconds a closing connection may take to drain its output and receive the peer's close. */
 #define SERVER_LINGER_SECONDS 2
+/* Largest swarms the dashboard lists. */
+#define SERVER_TOP_SWARMS 10
 /* Offers remembered per WebTorrent connection for the answer check (oldest forgotten first). */
 #define WT_MAX_PENDING_OFFERS 64
 
@@ -63,6 +66,38 @@ enum conn_flag {
     CF_TRUSTED = 1 << 9,      /* the bytes come from a --trusted-proxy: it may send a PROXY
                                * header, and its X-Forwarded-For is believed */
     CF_EDGE = 1 << 10,        /* registered edge-triggered (while CONN_PROXY waits for more) */
+    CF_ADMIN = 1 << 11,       /* accepted on the --admin-listen listener: HTTP only */
+};
+
+/* Kinds of message, the fixed values of the metrics' `type` label (never a client's text). */
+enum msg_type {
+    MSG_HELLO = 0, /* ST ola and its answer */
+    MSG_ANNOUNCE,  /* announces and their answers */
+    MSG_SCRAPE,    /* scrapes and their answers */
+    MSG_SIGNAL,    /* offers, answers and candidates relayed between peers */
+    MSG_PING,      /* ST ping and pong messages (not WebSocket control frames) */
+    MSG_ERROR,     /* errors, failures and refusals we send */
+    MSG_BYE,       /* the goodbye before we close */
+    MSG_OTHER,     /* invalid JSON, unknown types, rate-limited before being read */
+    MSG_TYPES
+};
+
+/* Kinds of rate-limit refusal, the fixed values of the metrics' `kind` label. */
+enum rl_kind {
+    RL_MESSAGES = 0, /* --msg-rate: messages on one connection */
+    RL_SIGNALS_SENT, /* --signal-rate: signals one peer sends */
+    RL_SIGNALS_RECV, /* --recv-rate: signals one peer receives */
+    RL_ANNOUNCE,     /* --min-interval: announces to one swarm too often */
+    RL_KINDS
+};
+
+/* Kinds of timeout, the fixed values of the metrics' `kind` label. */
+enum timeout_kind {
+    TO_HANDSHAKE = 0, /* --handshake-timeout */
+    TO_STUCK,         /* --stuck-timeout: output queue full too long */
+    TO_PING,          /* --ping-timeout: no pong */
+    TO_IDLE,          /* --idle-timeout: no message */
+    TO_KINDS
 };
 
 /* An offer relayed to this connection, remembered so that only a real answer is relayed back.
@@ -136,7 +171,19 @@ typedef struct server_counters {
     uint64_t proxy_kept;       /* PROXY headers taken that name no client (LOCAL, UNKNOWN, ...) */
     uint64_t proxy_untrusted;  /* PROXY headers from an address not trusted: closed */
     uint64_t proxy_malformed;  /* malformed PROXY headers from a trusted address: closed */
+    /* Metrics (server/metrics.c): the counters above split by a fixed label. */
+    uint64_t msg_in[MSG_TYPES];
+    uint64_t msg_out[MSG_TYPES];
+    uint64_t rate_limited_by[RL_KINDS];
+    uint64_t timeouts_by[TO_KINDS];
+    uint64_t http_requests; /* plain HTTP requests answered (/health, /metrics, ...) */
 } server_counters_t;
+
+/* Histograms of the event loop, for /metrics. Written by the loop thread only. */
+typedef struct server_histos {
+    histo_t iteration_us; /* busy time of one loop iteration (after epoll_wait returns) */
+    histo_t message_us;   /* handling of one client message, from read to answer queued */
+} server_histos_t;
 
 /* A connection addressed by its handle-table entry (see hub/peers.h). */
 typedef struct conn_ref {
@@ -161,6 +208,7 @@ typedef struct server {
     config_t cfg;
     int epfd;
     int lfd; /* listening socket, -1 when not listening */
+    int afd; /* the --admin-listen socket, -1 when none */
     int sfd; /* the signalfd (stop signals and SIGHUP), -1 when not running */
     int stopping;
     int reload_pending; /* SIGHUP arrived: reload at the end of this iteration */
@@ -207,6 +255,11 @@ typedef struct server {
     uint32_t next_flush_db;
     uint32_t accept_paused_until;
     server_counters_t count;
+    server_histos_t histos;
+    uint64_t iter_start_ns;                /* when epoll_wait last returned (metrics) */
+    size_t top_cursor;                     /* where the dashboard's bounded swarm scan resumes */
+    uint8_t top_ih[SERVER_TOP_SWARMS][20]; /* the largest swarms found so far */
+    uint32_t ntop;
     uint8_t rbuf[SERVER_READ_BYTES];
     json_tok_t toks[SERVER_MAX_JSON_TOKENS];
 } server_t;

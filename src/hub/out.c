@@ -39,10 +39,15 @@ void out_end(server_t *s, conn_t *c, size_t off, int opcode) {
     out_queue_flush(s, c);
 }
 
+void out_msg_end(server_t *s, conn_t *c, size_t off, int type) {
+    out_end(s, c, off, WS_OP_TEXT);
+    s->count.msg_out[type]++;
+}
+
 void out_text(server_t *s, conn_t *c, const void *p, size_t n) {
     size_t off = out_begin(c);
     buf_append(&c->out, p, n);
-    out_end(s, c, off, WS_OP_TEXT);
+    out_msg_end(s, c, off, MSG_SIGNAL);
 }
 
 int out_can_send(server_t *s, conn_t *c) {

@@ -16,7 +16,12 @@ size_t out_begin(conn_t *c);
 /* Finishes the frame started at off with the given opcode and queues c for flushing. */
 void out_end(server_t *s, conn_t *c, size_t off, int opcode);
 
-/* Appends a whole text frame holding p[0..n) and queues c for flushing. */
+/* Finishes the text message started at off, counting it as a message of the given kind (enum
+ * msg_type, for the metrics), and queues c for flushing. */
+void out_msg_end(server_t *s, conn_t *c, size_t off, int type);
+
+/* Appends a whole text frame holding p[0..n), a signal relayed from another peer, and queues c
+ * for flushing. */
 void out_text(server_t *s, conn_t *c, const void *p, size_t n);
 
 /* Returns 1 when a message may be queued on c; 0 when c is not an open WebSocket or its output

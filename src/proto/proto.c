@@ -28,16 +28,19 @@ int proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok) 
     if (wait != 0) {
         /* Answer at most one refused message per second: a flood must not turn into an equal
          * flood of errors. Every refused message is counted once. */
+        s->count.msg_in[MSG_OTHER]++; /* not read: its kind is unknown */
         if (c->rl_notice == s->now) {
             s->count.rate_limited++;
+            s->count.rate_limited_by[RL_MESSAGES]++;
             return 0;
         }
         c->rl_notice = s->now;
         if (c->dialect == DIALECT_WT) {
             s->count.rate_limited++;
+            s->count.rate_limited_by[RL_MESSAGES]++;
             wt_failure(s, c, "announce", NULL, "rate limited: too many messages, slow down");
         } else {
-            st_rate_limited(s, c, NULL, wait, "too many messages on this connection");
+            st_rate_limited(s, c, RL_MESSAGES, NULL, wait, "too many messages on this connection");
         }
         return 0;
     }
@@ -48,6 +51,29 @@ int proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok) 
     return proto_resume(s, c, p, n);
 }
 
+/* The kind of a parsed message for the metrics, one of a fixed set (enum msg_type): what the
+ * client wrote only picks among them. */
+static int msg_kind(server_t *s, const char *p) {
+    int i = json_obj_get(p, s->toks, 0, "type");
+    if (i < 0)
+        i = json_obj_get(p, s->toks, 0, "action");
+    if (i < 0 || s->toks[i].type != JSON_STRING)
+        return MSG_OTHER;
+    const json_tok_t *t = &s->toks[i];
+    if (json_str_eq(p, t, "announce"))
+        /* A WebTorrent answer travels as an announce carrying "answer". */
+        return json_obj_get(p, s->toks, 0, "answer") >= 0 ? MSG_SIGNAL : MSG_ANNOUNCE;
+    if (json_str_eq(p, t, "scrape"))
+        return MSG_SCRAPE;
+    if (json_str_eq(p, t, "offer") || json_str_eq(p, t, "answer") || json_str_eq(p, t, "candidate"))
+        return MSG_SIGNAL;
+    if (json_str_eq(p, t, "ola"))
+        return MSG_HELLO;
+    if (json_str_eq(p, t, "ping"))
+        return MSG_PING;
+    return MSG_OTHER;
+}
+
 int proto_resume(server_t *s, conn_t *c, const char *p, size_t n) {
     c->flags &= (uint16_t)~CF_PARKED;
     int ntoks = json_parse(p, n, s->toks, SERVER_MAX_JSON_TOKENS, s->cfg.max_json_depth);
@@ -56,12 +82,17 @@ int proto_resume(server_t *s, conn_t *c, const char *p, size_t n) {
                ntoks == -ENOSPC  ? "message has too many JSON values"
                : ntoks == -ELOOP ? "message is nested too deeply"
                                  : "message is not valid JSON");
+        s->count.msg_in[MSG_OTHER]++;
         return 0;
     }
     if (s->toks[0].type != JSON_OBJECT) {
         refuse(s, c, "bad_message", "message must be a JSON object");
+        s->count.msg_in[MSG_OTHER]++;
         return 0;
     }
+    /* A message handled again after a wait (CF_ASYNC_DONE) was counted the first time. */
+    if (!(c->flags & CF_ASYNC_DONE))
+        s->count.msg_in[msg_kind(s, p)]++;
     if (c->dialect == DIALECT_NONE) {
         if (json_obj_get(p, s->toks, 0, "action") >= 0)
             c->dialect = DIALECT_WT;

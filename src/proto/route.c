@@ -116,15 +116,18 @@ static void on_refused(server_t *s, const wire_rec_t *r) {
         if (!st_peer_id_valid((const char *)r->id, r->id_len))
             return; /* it would be written into the error as "to" */
         st_limited_t what = {names[r->kind - WIRE_ST_OFFER], (const char *)r->id, r->id_len, ih};
-        st_rate_limited(s, c, &what, r->retry_ms, "that peer is receiving signals too fast");
+        st_rate_limited(s, c, RL_SIGNALS_RECV, &what, r->retry_ms,
+                        "that peer is receiving signals too fast");
         break;
     }
     case WIRE_WT_OFFER:
         s->count.rate_limited++;
+        s->count.rate_limited_by[RL_SIGNALS_RECV]++;
         wt_failure(s, c, "announce", ih, "rate limited: 1 of 1 offers were not relayed, slow down");
         break;
     case WIRE_WT_ANSWER:
         s->count.rate_limited++;
+        s->count.rate_limited_by[RL_SIGNALS_RECV]++;
         wt_failure(s, c, "announce", ih, "rate limited: too many signals, slow down");
         break;
     }

@@ -36,7 +36,7 @@ void st_error(server_t *s, conn_t *c, const char *code, const char *message, con
     if (ref != NULL)
         put_str(&c->out, ",\"ref\":", ref);
     JW_LIT(&c->out, "}");
-    out_end(s, c, off, WS_OP_TEXT);
+    out_msg_end(s, c, off, MSG_ERROR);
 }
 
 void st_refused(server_t *s, conn_t *c, const char *ref, const uint8_t *info_hash,
@@ -52,12 +52,13 @@ void st_refused(server_t *s, conn_t *c, const char *ref, const uint8_t *info_has
         jw_hex(&c->out, info_hash, 20);
     }
     JW_LIT(&c->out, "}");
-    out_end(s, c, off, WS_OP_TEXT);
+    out_msg_end(s, c, off, MSG_ERROR);
 }
 
-void st_rate_limited(server_t *s, conn_t *c, const st_limited_t *what, uint32_t retry_ms,
+void st_rate_limited(server_t *s, conn_t *c, int kind, const st_limited_t *what, uint32_t retry_ms,
                      const char *message) {
     s->count.rate_limited++; /* the one place an ST refusal is counted */
+    s->count.rate_limited_by[kind]++;
     if (!out_can_send(s, c))
         return;
     size_t off = out_begin(c);
@@ -76,14 +77,14 @@ void st_rate_limited(server_t *s, conn_t *c, const st_limited_t *what, uint32_t 
     JW_LIT(&c->out, ",\"retry_after_ms\":");
     jw_u64(&c->out, retry_ms);
     JW_LIT(&c->out, "}");
-    out_end(s, c, off, WS_OP_TEXT);
+    out_msg_end(s, c, off, MSG_ERROR);
 }
 
 void st_bye(server_t *s, conn_t *c, const char *reason) {
     size_t off = out_begin(c);
     put_str(&c->out, "{\"type\":\"bye\",\"reason\":", reason);
     JW_LIT(&c->out, "}");
-    out_end(s, c, off, WS_OP_TEXT);
+    out_msg_end(s, c, off, MSG_BYE);
 }
 
 /* An error about one field: "invalid_field" with a message naming it. */
@@ -181,7 +182,7 @@ static void ola_answer(server_t *s, conn_t *c, const char *id, size_t idlen, con
         }
         JW_LIT(&c->out, "}");
     }
-    out_end(s, c, off, WS_OP_TEXT);
+    out_msg_end(s, c, off, MSG_HELLO);
 }
 
 static void on_ola(server_t *s, conn_t *c, const char *src) {
@@ -274,7 +275,7 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         snprintf(msg, sizeof(msg), "announce again in %u s (min_interval %u s)",
                  (retry + 999) / 1000, s->cfg.min_interval);
         st_limited_t what = {ref, NULL, 0, ih};
-        st_rate_limited(s, c, &what, retry, msg);
+        st_rate_limited(s, c, RL_ANNOUNCE, &what, retry, msg);
         return;
     }
     if (r == -ENOSPC) {
@@ -314,7 +315,7 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         }
     }
     JW_LIT(b, "]}");
-    out_end(s, c, off, WS_OP_TEXT);
+    out_msg_end(s, c, off, MSG_ANNOUNCE);
 }
 
 static void on_signal(server_t *s, conn_t *c, const char *src, const char *type) {
@@ -348,14 +349,14 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
         JW_LIT(&c->out, ",\"to\":");
         jw_str(&c->out, to, (size_t)n);
         JW_LIT(&c->out, "}");
-        out_end(s, c, off, WS_OP_TEXT);
+        out_msg_end(s, c, off, MSG_ERROR);
         return;
     }
     st_limited_t what = {type, to, (size_t)n, hi >= 0 ? ih : NULL};
     uint32_t wait =
         bucket_take(&c->sig_bucket, s->now_ms, s->cfg.signal_rate, s->cfg.signal_burst, 1);
     if (wait != 0) {
-        st_rate_limited(s, c, &what, wait, "you are sending signals too fast");
+        st_rate_limited(s, c, RL_SIGNALS_SENT, &what, wait, "you are sending signals too fast");
         return;
     }
     /* The payload is copied verbatim: the tokenizer has validated it as JSON. A string token's
@@ -381,7 +382,8 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
                                              : WIRE_ST_CANDIDATE;
     delivery_t d = {(uint8_t)kind, dst->at, c->peer, hi >= 0 ? ih : NULL, NULL, b->data, b->len};
     if (route_deliver(s, &d, &wait) == -EAGAIN)
-        st_rate_limited(s, c, &what, wait, "that peer is receiving signals too fast");
+        st_rate_limited(s, c, RL_SIGNALS_RECV, &what, wait,
+                        "that peer is receiving signals too fast");
 }
 
 /* Reorders the n infohashes at ihs (20 bytes each) so that those the access list allows come
@@ -468,7 +470,7 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
             JW_LIT(b, "]");
         }
         JW_LIT(b, "}");
-        out_end(s, c, off, WS_OP_TEXT);
+        out_msg_end(s, c, off, MSG_SCRAPE);
     }
     xfree(ihs);
     xfree(v);
@@ -496,7 +498,7 @@ void st_handle(server_t *s, conn_t *c, const char *src, int ntoks) {
         if (out_can_send(s, c)) {
             size_t off = out_begin(c);
             JW_LIT(&c->out, "{\"type\":\"pong\"}");
-            out_end(s, c, off, WS_OP_TEXT);
+            out_msg_end(s, c, off, MSG_PING);
         }
         return;
     }

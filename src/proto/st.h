@@ -33,8 +33,9 @@ typedef struct st_limited {
     const uint8_t *info_hash; /* 20 bytes */
 } st_limited_t;
 
-/* Queues {"type":"error","code":"rate_limited",...,"retry_after_ms":N} on c. */
-void st_rate_limited(server_t *s, conn_t *c, const st_limited_t *what, uint32_t retry_ms,
+/* Queues {"type":"error","code":"rate_limited",...,"retry_after_ms":N} on c and counts the
+ * refusal by kind (enum rl_kind). */
+void st_rate_limited(server_t *s, conn_t *c, int kind, const st_limited_t *what, uint32_t retry_ms,
                      const char *message);
 
 /* Queues {"type":"bye","reason":reason} on c, even over a full output queue. */

@@ -43,7 +43,7 @@ void wt_failure(server_t *s, conn_t *c, const char *action, const uint8_t *info_
     JW_LIT(b, ",\"failure reason\":");
     jw_str(b, reason, strlen(reason));
     JW_LIT(b, "}");
-    out_end(s, c, off, WS_OP_TEXT);
+    out_msg_end(s, c, off, MSG_ERROR);
 }
 
 void wt_bye(server_t *s, conn_t *c, const char *reason) {
@@ -64,7 +64,7 @@ void wt_bye(server_t *s, conn_t *c, const char *reason) {
         JW_LIT(b, ",\"failure reason\":");
         jw_str(b, text, strlen(text));
         JW_LIT(b, "}");
-        out_end(s, c, off, WS_OP_TEXT);
+        out_msg_end(s, c, off, MSG_BYE);
     }
 }
 
@@ -220,10 +220,12 @@ static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[
     }
     uint32_t wait =
         bucket_take(&c->sig_bucket, s->now_ms, s->cfg.signal_rate, s->cfg.signal_burst, 1);
+    int sent_limited = wait != 0;
     if (wait == 0 &&
         relay(s, dst, ih, c->peer, offer_id, WIRE_WT_ANSWER, src, &s->toks[ai], &wait) != -EAGAIN)
         return;
     s->count.rate_limited++;
+    s->count.rate_limited_by[sent_limited ? RL_SIGNALS_SENT : RL_SIGNALS_RECV]++;
     wt_failure(s, c, "announce", ih, "rate limited: too many signals, slow down");
 }
 
@@ -234,7 +236,7 @@ static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *
     uint32_t want = arr->size < s->cfg.max_offers ? arr->size : s->cfg.max_offers;
     swarm_member_t *picked[128];
     uint32_t n = swarm_sample(m->swarm, m, m->seeder, DIALECT_WT, &s->rng, picked, want);
-    uint32_t t = (uint32_t)oi + 1, limited = 0;
+    uint32_t t = (uint32_t)oi + 1, limited = 0, sent_limited = 0;
     for (uint32_t k = 0; k < n; k++, t = s->toks[t].next) {
         const json_tok_t *ot = &s->toks[t];
         if (ot->type != JSON_OBJECT)
@@ -247,6 +249,7 @@ static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *
             continue;
         if (bucket_take(&c->sig_bucket, s->now_ms, s->cfg.signal_rate, s->cfg.signal_burst, 1)) {
             limited += n - k;
+            sent_limited = 1;
             break;
         }
         const registry_entry_t *dst = picked[k]->owner;
@@ -260,6 +263,7 @@ static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *
         snprintf(msg, sizeof(msg), "rate limited: %u of %u offers were not relayed, slow down",
                  limited, n);
         s->count.rate_limited++;
+        s->count.rate_limited_by[sent_limited ? RL_SIGNALS_SENT : RL_SIGNALS_RECV]++;
         wt_failure(s, c, "announce", m->swarm->info_hash, msg);
     }
 }
@@ -309,6 +313,7 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         char msg[WT_MAX_REASON_TEXT];
         snprintf(msg, sizeof(msg), "rate limited: announce again in %u s", (retry + 999) / 1000);
         s->count.rate_limited++;
+        s->count.rate_limited_by[RL_ANNOUNCE]++;
         wt_failure(s, c, "announce", ih, msg);
         return;
     }
@@ -333,7 +338,7 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         JW_LIT(b, ",\"interval\":");
         jw_u64(b, s->cfg.interval);
         JW_LIT(b, "}");
-        out_end(s, c, off, WS_OP_TEXT);
+        out_msg_end(s, c, off, MSG_ANNOUNCE);
     }
     int oi = json_obj_get(src, s->toks, 0, "offers");
     if (m != NULL && oi >= 0 && event != TRACKER_COMPLETED)
@@ -406,7 +411,7 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
             tracker_write_scrape(b, &v[k]);
         }
         JW_LIT(b, "}}");
-        out_end(s, c, off, WS_OP_TEXT);
+        out_msg_end(s, c, off, MSG_SCRAPE);
     }
     xfree(ihs);
     xfree(v);

@@ -7,9 +7,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -17,6 +19,8 @@
 #include "hub/peers.h"
 #include "proto/proto.h"
 #include "server/server.h"
+#include "server/dashboard.h"
+#include "server/metrics.h"
 #include "server/stats.h"
 #include "ws/frame.h"
 #include "ws/http.h"
@@ -397,6 +401,37 @@ static int origin_allowed(server_t *s, str_t origin) {
     return origin.p != NULL && list_has(s->cfg.origins, origin.p, origin.len);
 }
 
+/* Answers the monitoring paths: on the admin listener always, on the public one when
+ * --public-metrics allows. Returns 0 when path is not one of them (or not served here). */
+static int serve_monitoring(server_t *s, conn_t *c, str_t path) {
+    if (!(c->flags & CF_ADMIN) && !s->cfg.public_metrics)
+        return 0;
+    buf_t body = {0};
+    if (str_eq(path, "/stats.json") || str_eq(path, "/stats")) {
+        stats_write_json(s, &body);
+        http_reply(s, c, "200 OK", "", "application/json", body.data, body.len);
+    } else if (str_eq(path, "/metrics")) {
+        metrics_write_prometheus(s, &body);
+        http_reply(s, c, "200 OK", "", METRICS_CONTENT_TYPE, body.data, body.len);
+    } else if (str_eq(path, "/dashboard.json")) {
+        metrics_write_dashboard(s, &body);
+        http_reply(s, c, "200 OK", "", "application/json", body.data, body.len);
+    } else if (str_eq(path, "/dashboard")) {
+        size_t n = 0;
+        const char *page = dashboard_page(&n);
+        /* The page loads nothing from elsewhere and runs only its own script: a strict policy
+         * costs nothing and keeps any injected markup inert. */
+        char csp[DASHBOARD_CSP_BYTES];
+        if (dashboard_csp(csp, sizeof(csp)) != 0) /* no script in the page: none may run */
+            snprintf(csp, sizeof(csp), "Content-Security-Policy: default-src 'none'\r\n");
+        http_reply(s, c, "200 OK", csp, "text/html; charset=utf-8", page, n);
+    } else {
+        return 0;
+    }
+    buf_dispose(&body);
+    return 1;
+}
+
 /* Handles a complete request head. Returns 1 when the connection is now a WebSocket. */
 static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
     /* First, whatever the method and path: a request without its one Host (HTTP/1.1) is
@@ -410,20 +445,20 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
         return 0;
     }
     if (req->upgrade.p == NULL) {
+        s->count.http_requests++;
         if (str_eq(req->path, "/health")) {
             if (s->cluster != NULL && cluster_state(s->cluster) != CLUSTER_UP)
                 http_error(s, c, 503, "redis unreachable: this node cannot take new peers");
             else
                 http_reply(s, c, "200 OK", "", "text/plain; charset=utf-8", "ok\n", 3);
-        } else if (str_eq(req->path, "/stats.json") || str_eq(req->path, "/stats")) {
-            buf_t body = {0};
-            stats_write_json(s, &body);
-            http_reply(s, c, "200 OK", "", "application/json", body.data, body.len);
-            buf_dispose(&body);
-        } else {
+        } else if (!serve_monitoring(s, c, req->path)) {
             http_error(s, c, 404,
                        "not found: this is a WebSocket tracker (see /health, /stats.json)");
         }
+        return 0;
+    }
+    if (c->flags & CF_ADMIN) {
+        http_error(s, c, 403, "the admin listener serves plain HTTP only");
         return 0;
     }
     int status = http_upgrade_check(req);
@@ -636,11 +671,19 @@ static void deliver(server_t *s, conn_t *c, int opcode, const uint8_t *p, size_t
     c->last_msg = s->now;
     int utf8_ok = utf8_valid(p, n);
     if (opcode == WS_OP_TEXT && !utf8_ok) {
+        s->count.msg_in[MSG_OTHER]++;
         fail(s, c, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
         return;
     }
+    /* Two reads of the vDSO clock a message (tens of nanoseconds) for the handling-time
+     * histogram; a parked message's wait is not handling time. */
+    struct timespec t0, t1;
+    (void)clock_gettime(CLOCK_MONOTONIC, &t0); /* cannot fail: valid clock, valid pointer */
     if (proto_message(s, c, (const char *)p, n, utf8_ok) == -EINPROGRESS)
         keep_parked(s, c, p, n, owned);
+    (void)clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    histo_observe(&s->histos.message_us, us > 0 ? (uint64_t)us : 0);
 }
 
 static void on_frame(server_t *s, conn_t *c, const ws_frame_t *f, const uint8_t *p) {

@@ -22,7 +22,9 @@
 #include "hub/peers.h"
 #include "proto/proto.h"
 #include "proto/route.h"
+#include "server/admin.h"
 #include "server/conn.h"
+#include "server/metrics.h"
 #include "server/notify.h"
 #include "server/shed.h"
 #include "ws/frame.h"
@@ -53,7 +55,9 @@ static uint64_t mono_ns(void) {
 }
 
 void server_update_clock(server_t *s) {
-    uint64_t ms = (mono_ns() - s->start_ns) / 1000000ull;
+    uint64_t ns = mono_ns();
+    s->iter_start_ns = ns; /* the start of the iteration's busy time (metrics) */
+    uint64_t ms = (ns - s->start_ns) / 1000000ull;
     s->now_ms = (uint32_t)ms;
     /* Seconds start at 1 so that 0 can mean "never" in per-connection timestamps. */
     s->now = (uint32_t)(ms / 1000) + 1;
@@ -174,10 +178,12 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen) {
     server_t *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->lfd = -1;
+    s->afd = -1;
     s->epfd = -1;
     s->sfd = -1;
     s->start_ns = mono_ns();
     server_update_clock(s);
+    metrics_init(s);
     s->next_tick = s->now + 1;
     s->next_flush_db = s->now + cfg->db_flush;
     uint64_t seed[3];
@@ -251,7 +257,7 @@ int server_listen(server_t *s, char *err, size_t errlen) {
         return -e;
     }
     s->lfd = fd;
-    return 0;
+    return admin_listen(s, err, errlen);
 }
 
 void server_log_start(const server_t *s) {
@@ -357,6 +363,7 @@ void server_tick(server_t *s) {
         case CONN_HTTP:
             if (s->now - c->created > cfg->handshake_timeout) {
                 s->count.timeouts++;
+                s->count.timeouts_by[TO_HANDSHAKE]++;
                 mark_dead(s, c);
             }
             break;
@@ -365,15 +372,18 @@ void server_tick(server_t *s) {
                 /* It has not read what we sent for too long: drop what is queued (keeping a
                  * partly written frame whole) so the goodbye can follow, and close. */
                 s->count.timeouts++;
+                s->count.timeouts_by[TO_STUCK]++;
                 conn_drop_output(c);
                 conn_close(s, c, WS_CLOSE_POLICY, "too_slow");
             } else if (c->flags & CF_PING_SENT) {
                 if ((int32_t)(s->now - c->deadline) > 0) {
                     s->count.timeouts++;
+                    s->count.timeouts_by[TO_PING]++;
                     conn_close(s, c, WS_CLOSE_GOING_AWAY, "timeout");
                 }
             } else if (cfg->idle_timeout && s->now - c->last_msg > cfg->idle_timeout) {
                 s->count.timeouts++;
+                s->count.timeouts_by[TO_IDLE]++;
                 conn_close(s, c, WS_CLOSE_NORMAL, "idle");
             } else if (s->now - c->last_rx > cfg->ping_interval) {
                 size_t off = out_begin(c);
@@ -488,6 +498,8 @@ static void handle_events(server_t *s, int timeout_ms) {
         void *p = evs[i].data.ptr;
         if (p == &listener_marker) {
             on_accept(s);
+        } else if (p == &s->afd) {
+            admin_accept(s);
         } else if (p == &signal_marker) {
             on_signals(s);
         } else if (p == &store_marker) {
@@ -534,6 +546,8 @@ int server_run(server_t *s) {
             notified(notify_ready(), "ready");
         }
         server_end_iteration(s);
+        /* One clock read per iteration; the start was read when epoll_wait returned. */
+        histo_observe(&s->histos.iteration_us, (mono_ns() - s->iter_start_ns) / 1000);
     }
     notified(notify_stopping(), "stopping");
     log_msg(LOG_INFO, "shutting down: saying bye to %u connections", s->nconns);
@@ -541,6 +555,7 @@ int server_run(server_t *s) {
         close(s->lfd);
         s->lfd = -1;
     }
+    admin_close(s);
     for (conn_t *c = s->conns; c; c = c->next)
         conn_close(s, c, WS_CLOSE_GOING_AWAY, "shutdown");
     /* In cluster mode the releases of this node's IDs and its departure go to Redis too, so
@@ -580,6 +595,7 @@ void server_destroy(server_t *s) {
     hmap_dispose(&s->ips);
     if (s->lfd >= 0)
         close(s->lfd);
+    admin_close(s);
     if (s->epfd >= 0)
         close(s->epfd);
     xfree(s);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "core/hash.h"
+#include "core/histo.h"
 
 typedef struct store store_t;
 
@@ -31,6 +32,10 @@ typedef struct store_stats {
     uint64_t write_errors;
     uint64_t cached_records;
     uint64_t loads; /* records read from the backend */
+    /* Histograms of the backend's writes, or NULL when it keeps none (Redis). Written by the
+     * backend's writer thread; readable from the loop thread (see core/histo.h). */
+    const histo_t *batch_rows; /* rows per committed batch */
+    const histo_t *commit_us;  /* time to write and commit one batch, in microseconds */
 } store_stats_t;
 
 /* A backend. Every function is called on the event-loop thread only. */

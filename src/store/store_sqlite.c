@@ -39,6 +39,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/hmap.h"
@@ -142,6 +143,9 @@ typedef struct backend {
     _Atomic uint64_t batches_committed;
     _Atomic uint64_t rows_written;
     _Atomic uint64_t write_errors;
+    /* Written by the database thread only, read by the loop (atomic fields: core/histo.h). */
+    histo_t batch_rows;
+    histo_t commit_us;
 } backend_t;
 
 static const char schema[] = "CREATE TABLE IF NOT EXISTS infohash ("
@@ -227,14 +231,22 @@ static int write_batch(backend_t *b, const batch_t *bt) {
 /* Writes a batch, retrying, and publishes it as settled whatever the outcome. Frees it. */
 static void settle_batch(backend_t *b, batch_t *bt) {
     int ok = -1;
+    struct timespec t0 = {0, 0}, t1 = {0, 0};
     for (int attempt = 0; attempt < STORE_WRITE_RETRIES && ok != 0; attempt++) {
         if (attempt > 0)
             (void)sqlite3_sleep(1000); /* returns the time slept: nothing to check */
+        /* CLOCK_MONOTONIC cannot fail with a valid clock id and pointer; the last attempt's
+         * time is what the histogram keeps (the retries' sleeps are not commit time). */
+        (void)clock_gettime(CLOCK_MONOTONIC, &t0);
         ok = write_batch(b, bt);
+        (void)clock_gettime(CLOCK_MONOTONIC, &t1);
     }
     if (ok == 0) {
         atomic_fetch_add(&b->batches_committed, 1);
         atomic_fetch_add(&b->rows_written, bt->n);
+        int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        histo_observe(&b->batch_rows, bt->n);
+        histo_observe(&b->commit_us, us > 0 ? (uint64_t)us : 0);
     } else {
         atomic_fetch_add(&b->write_errors, 1);
     }
@@ -623,8 +635,13 @@ static void sq_poll(store_t *s) {
 
 static store_stats_t sq_stats(store_t *s) {
     backend_t *b = (backend_t *)s;
-    store_stats_t st = {atomic_load(&b->batches_committed), atomic_load(&b->rows_written),
-                        atomic_load(&b->write_errors), b->recs.count, b->loads};
+    store_stats_t st = {atomic_load(&b->batches_committed),
+                        atomic_load(&b->rows_written),
+                        atomic_load(&b->write_errors),
+                        b->recs.count,
+                        b->loads,
+                        &b->batch_rows,
+                        &b->commit_us};
     return st;
 }
 
@@ -686,6 +703,8 @@ store_t *store_open_sqlite(const char *path, const hash_key_t *key, char *err, s
     backend_t *b = xcalloc(1, sizeof(*b));
     b->base.ops = &sqlite_ops;
     b->key = *key;
+    histo_init(&b->batch_rows, histo_size_bounds, histo_size_nbounds);
+    histo_init(&b->commit_us, histo_us_bounds, histo_us_nbounds);
     if (open_db(b, path, err, errlen) != 0)
         goto fail_free;
     b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -23,6 +23,8 @@
 /* The largest entry: the header, the longest ID and a token. */
 #define REGISTRY_MAX_ENTRY                                                                         \
     (offsetof(registry_entry_t, id) + REGISTRY_MAX_ID_BYTES + REGISTRY_TOKEN_BYTES)
+/* Classes 0..size_class(REGISTRY_MAX_ENTRY), which rounds up: the largest entry's size need not
+ * be a multiple of the step (rounding down left the longest ID with a token out of the array). */
 #define REGISTRY_CLASSES ((REGISTRY_MAX_ENTRY + REGISTRY_SIZE_STEP - 1) / REGISTRY_SIZE_STEP + 1)
 
 struct registry {

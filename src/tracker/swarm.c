@@ -240,6 +240,21 @@ uint32_t swarm_expire(swarm_table_t *t, uint32_t now, uint32_t timeout, uint32_t
     return removed;
 }
 
+size_t swarm_scan(const swarm_table_t *t, size_t cursor, uint32_t buckets,
+                  void (*fn)(const swarm_t *s, void *arg), void *arg) {
+    /* The table may have shrunk or grown since the cursor was handed out: a cursor past the
+     * end starts over, which at worst visits some buckets twice. */
+    if (cursor > t->map.mask)
+        cursor = 0;
+    for (uint32_t b = 0; b < buckets; b++) {
+        for (hmap_node_t *n = t->map.buckets[cursor]; n != NULL; n = n->next)
+            fn((const swarm_t *)n, arg);
+        if (++cursor > t->map.mask)
+            return 0;
+    }
+    return cursor;
+}
+
 swarm_totals_t swarm_totals(const swarm_table_t *t) {
     return t->totals;
 }

@@ -107,6 +107,12 @@ uint32_t swarm_expire(swarm_table_t *t, uint32_t now, uint32_t timeout, uint32_t
 swarm_totals_t swarm_totals(const swarm_table_t *t);
 
 /* Leechers of a swarm (count - seeders). */
+/* Calls fn for every swarm in at most `buckets` hash buckets, starting at bucket `cursor`, and
+ * returns the cursor to resume from (0 once the last bucket was visited). The table must not
+ * change during the call. Bounded work for callers that must not walk a large table at once. */
+size_t swarm_scan(const swarm_table_t *t, size_t cursor, uint32_t buckets,
+                  void (*fn)(const swarm_t *s, void *arg), void *arg);
+
 static inline uint32_t swarm_leechers(const swarm_t *s) {
     return s->count - s->seeders;
 }

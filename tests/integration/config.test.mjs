@@ -39,6 +39,8 @@ port = 9999
 listen = ws://127.0.0.1:9001   # two listeners
 listen = wss://[::1]:9443
 reuse-port = yes
+admin-listen = [::1]:9100
+public-metrics = no
 [tls]
 tls-cert = /etc/ssl/cert one.pem
 tls-key = " /etc/ssl/key#1.pem"

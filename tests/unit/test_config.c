@@ -457,6 +457,50 @@ static void test_booleans(void **state) {
     expect_file_refused(NULL, notbool, "unknown option", NULL);
 }
 
+/* --admin-listen takes HOST:PORT; it turns the public port's metrics off unless
+ * --public-metrics says otherwise, in the file or on the command line. */
+static void test_admin_listen(void **state) {
+    (void)state;
+    static config_t c;
+    char err[ERR_BYTES];
+    assert_int_equal(load_text(&c, NULL, NULL, err), 0);
+    assert_int_equal(c.public_metrics, 1);
+    assert_string_equal(c.admin_listen, "");
+    const char *a[] = {"--admin-listen", "127.0.0.1:9100", NULL};
+    assert_int_equal(load_text(&c, NULL, a, err), 0);
+    assert_string_equal(c.admin_listen, "127.0.0.1:9100");
+    assert_int_equal(c.public_metrics, 0);
+    const char *both[] = {"--admin-listen", "[::1]:9100", "--public-metrics", NULL};
+    assert_int_equal(load_text(&c, NULL, both, err), 0);
+    assert_int_equal(c.public_metrics, 1);
+    assert_int_equal(load_text(&c, "admin-listen = 127.0.0.1:1\npublic-metrics = yes\n", NULL, err),
+                     0);
+    assert_int_equal(c.public_metrics, 1);
+    const char *off[] = {"--no-public-metrics", NULL};
+    assert_int_equal(load_text(&c, NULL, off, err), 0);
+    assert_int_equal(c.public_metrics, 0);
+    const char *bad[] = {"--admin-listen", "127.0.0.1", NULL};
+    assert_int_equal(load_text(&c, NULL, bad, err), -EINVAL);
+    assert_non_null(strstr(err, "admin-listen"));
+    const char *bad2[] = {"--admin-listen", "127.0.0.1:0", NULL};
+    assert_int_equal(load_text(&c, NULL, bad2, err), -EINVAL);
+    /* A reload keeps the running admin-listen, and the default of public-metrics follows it. */
+    static config_t running, next;
+    assert_int_equal(load_text(&running, NULL, NULL, err), 0);
+    assert_int_equal(load_text(&next, "admin-listen = 127.0.0.1:9100\n", NULL, err), 0);
+    assert_int_equal(next.public_metrics, 0);
+    config_reload_merge(&running, &next, NULL, NULL);
+    assert_string_equal(next.admin_listen, "");
+    assert_int_equal(next.public_metrics, 1);
+    assert_int_equal(load_text(&running, "admin-listen = 127.0.0.1:9100\n", NULL, err), 0);
+    assert_int_equal(load_text(&next, NULL, NULL, err), 0);
+    config_reload_merge(&running, &next, NULL, NULL);
+    assert_int_equal(next.public_metrics, 0);
+    assert_int_equal(load_text(&next, "public-metrics = true\n", NULL, err), 0);
+    config_reload_merge(&running, &next, NULL, NULL);
+    assert_int_equal(next.public_metrics, 1);
+}
+
 static void test_listen(void **state) {
     (void)state;
     static config_t c;
@@ -573,6 +617,8 @@ static const char every_key[] = "[network]\n"
                                 "listen = ws://127.0.0.1:9001\n"
                                 "listen = wss://[::1]:9443\n"
                                 "reuse-port = true\n"
+                                "admin-listen = 127.0.0.1:9100\n"
+                                "public-metrics = false\n"
                                 "[tls]\n"
                                 "tls-cert = /etc/ssl/cert one.pem\n"
                                 "tls-key = \" /etc/ssl/key#1.pem\"\n"
@@ -685,8 +731,8 @@ static void test_print_round_trip(void **state) {
         }
         line = eol ? eol + 1 : line + n;
     }
-    /* 46 keys, listen on two lines and denylist left out: a new key must join every_key. */
-    assert_int_equal(values, 46);
+    /* 48 keys, listen on two lines and denylist left out: a new key must join every_key. */
+    assert_int_equal(values, 48);
     /* The defaults round-trip too. */
     static config_t c3;
     assert_int_equal(load_text(&c3, dtext, NULL, err), 0);
@@ -824,6 +870,7 @@ int main(void) {
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_admin_listen),
         cmocka_unit_test(test_listen_urls),
         cmocka_unit_test(test_print_round_trip),
         cmocka_unit_test(test_reload_merge),

@@ -399,6 +399,64 @@ static void test_http_health_and_errors(void **state) {
     assert_int_equal(s->nconns, 0);
 }
 
+/* GET path on a new connection (admin or public) and returns it (closing, its answer queued). */
+static conn_t *http_get(server_t *s, const char *path, int admin) {
+    conn_t *c = conn_create(s, -1, NULL, 0);
+    if (admin)
+        c->flags |= CF_ADMIN;
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    feed(s, c, req, (size_t)n);
+    assert_int_equal(c->state, CONN_CLOSING);
+    return c;
+}
+
+static void no_public_metrics(config_t *cfg) {
+    cfg->public_metrics = 0;
+}
+
+/* /metrics, /dashboard and /dashboard.json: served on the public port by default, on admin
+ * connections always; with public-metrics off the public port answers 404 (but /health). */
+static void test_http_monitoring(void **state) {
+    fixture_t *f = *state;
+    server_t *s = make_server(f, NULL);
+    conn_t *c = http_get(s, "/metrics", 0);
+    assert_memory_equal(c->out.data, "HTTP/1.1 200 OK\r\n", 17);
+    static const char ctype[] = "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n";
+    assert_non_null(memmem(c->out.data, c->out.len, ctype, sizeof(ctype) - 1));
+    assert_non_null(memmem(c->out.data, c->out.len, "\n# TYPE sigtracker_connections gauge\n", 37));
+    c = http_get(s, "/dashboard", 0);
+    assert_memory_equal(c->out.data, "HTTP/1.1 200 OK\r\n", 17);
+    assert_non_null(memmem(c->out.data, c->out.len, "<!doctype html>", 15));
+    assert_non_null(
+        memmem(c->out.data, c->out.len, "Content-Security-Policy: default-src 'none'", 43));
+    c = http_get(s, "/dashboard.json", 0);
+    assert_non_null(memmem(c->out.data, c->out.len, "\"top\":[]}", 9));
+    server_end_iteration(s);
+    server_destroy(s);
+
+    s = make_server(f, no_public_metrics);
+    static const char *const paths[] = {"/metrics", "/stats.json", "/dashboard", "/dashboard.json"};
+    for (size_t i = 0; i < 4; i++) {
+        c = http_get(s, paths[i], 0);
+        assert_memory_equal(c->out.data, "HTTP/1.1 404", 12);
+        c = http_get(s, paths[i], 1);
+        assert_memory_equal(c->out.data, "HTTP/1.1 200 OK\r\n", 17);
+    }
+    c = http_get(s, "/health", 0);
+    assert_memory_equal(c->out.data, "HTTP/1.1 200 OK\r\n", 17);
+    /* No WebSocket on the admin listener. */
+    conn_t *up = conn_create(s, -1, NULL, 0);
+    up->flags |= CF_ADMIN;
+    static const char upgrade[] = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                  "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY "\r\n"
+                                  "Sec-WebSocket-Version: 13\r\n\r\n";
+    feed(s, up, upgrade, sizeof(upgrade) - 1);
+    assert_memory_equal(up->out.data, "HTTP/1.1 403", 12);
+    server_end_iteration(s);
+    assert_int_equal(s->nconns, 0);
+}
+
 /* RFC 9112 section 3.2: an HTTP/1.1 request without its one Host is refused with 400 before
  * anything else, an upgrade included; HTTP/1.0 may leave it out. */
 static void test_host_required(void **state) {
@@ -1319,6 +1377,7 @@ int main(void) {
         T(test_upgrade_101),
         T(test_upgrade_byte_by_byte),
         T(test_http_health_and_errors),
+        T(test_http_monitoring),
         T(test_host_required),
         T(test_proxy_header_sets_client),
         T(test_proxy_header_keeps_address),

@@ -78,6 +78,13 @@ static void test_length_limits(void **state) {
     assert_ptr_equal(registry_find(r, id, 1), one);
     assert_null(registry_find(r, id, 2));
     assert_int_equal(registry_count(r), 2);
+    /* The largest entry of all: the longest ID with a token (its size class is the last). */
+    static const uint8_t token[REGISTRY_TOKEN_BYTES] = {1, 2, 3};
+    id[0] = 'y';
+    registry_entry_t *big = registry_claim(r, id, REGISTRY_MAX_ID_BYTES, token);
+    assert_non_null(big);
+    assert_memory_equal(registry_token(big), token, REGISTRY_TOKEN_BYTES);
+    assert_int_equal(registry_count(r), 3);
     registry_destroy(r);
 }
 
