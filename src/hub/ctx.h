@@ -17,6 +17,8 @@
 #include "core/rng.h"
 #include "json/json.h"
 #include "limits/bucket.h"
+#include "limits/loglimit.h"
+#include "hub/refusal.h"
 #include "cluster/cluster.h"
 #include "config/config.h"
 #include "store/store.h"
@@ -75,7 +77,12 @@ typedef struct wt_offer_rec {
     uint32_t sent; /* monotonic seconds */
 } __attribute__((packed)) wt_offer_rec_t;
 
-typedef struct ip_entry ip_entry_t;
+/* Connections open from one client address (server/conn.c keeps the table). */
+typedef struct ip_entry {
+    hmap_node_t node;
+    uint8_t addr[16]; /* IPv6, or IPv4-mapped IPv6 */
+    uint32_t count;
+} ip_entry_t;
 
 typedef struct conn {
     int fd;
@@ -136,6 +143,7 @@ typedef struct server_counters {
     uint64_t proxy_kept;       /* PROXY headers taken that name no client (LOCAL, UNKNOWN, ...) */
     uint64_t proxy_untrusted;  /* PROXY headers from an address not trusted: closed */
     uint64_t proxy_malformed;  /* malformed PROXY headers from a trusted address: closed */
+    uint64_t refused_msgs[REFUSAL_COUNT]; /* messages refused, by reason (hub/refusal.h) */
 } server_counters_t;
 
 /* A connection addressed by its handle-table entry (see hub/peers.h). */
@@ -207,6 +215,9 @@ typedef struct server {
     uint32_t next_flush_db;
     uint32_t accept_paused_until;
     server_counters_t count;
+    loglimit_t loglimit;            /* log lines clients cause (hub/evlog.c) */
+    server_counters_t summary_base; /* the counters at the last log summary */
+    uint32_t next_summary;          /* when the next log summary is due (monotonic seconds) */
     uint8_t rbuf[SERVER_READ_BYTES];
     json_tok_t toks[SERVER_MAX_JSON_TOKENS];
 } server_t;
