@@ -9,6 +9,8 @@
 
 /* Bytes kept back for the end of a cut line: "\",\"truncated\":true}\n" is 20. */
 #define TAIL_RESERVE 24
+/* Bytes of the longest value that cannot be cut: a 64-bit number. */
+#define VALUE_MIN 20
 
 typedef struct writer {
     char *p;
@@ -150,8 +152,11 @@ static int key(writer_t *w, int json, const char *k) {
         text_key(w, k);
         put(w, "=", 1);
     }
-    if (w->full) {
-        w->len = mark; /* a key without its value would be a broken line */
+    /* A key without its value would be a broken line: the key goes only with room for the
+     * shortest whole value after it (a number's 20 digits, or a string's two quotes). */
+    if (w->full || w->len + VALUE_MIN > w->limit) {
+        w->len = mark;
+        w->full = 1;
         return -1;
     }
     return 0;

@@ -26,11 +26,15 @@ int loglimit_allow(loglimit_t *l, unsigned kind, uint64_t key, const uint8_t add
         s->suppressed = 0;
         bucket_init(&s->bucket, LOGLIMIT_ADDR_BURST, now_ms);
     }
-    /* Otherwise a different, busy address holds it: this one shares its budget. */
-    s->last_ms = now_ms;
-    if (bucket_take(&s->bucket, now_ms, LOGLIMIT_ADDR_PER_SECOND, LOGLIMIT_ADDR_BURST, 1) != 0) {
-        s->suppressed++;
-        return 0;
+    /* Otherwise a different, busy address holds it. Of the same kind, this one shares its
+     * budget; of another kind, only the kind's bucket applies (the kinds' budgets stay apart). */
+    if (s->key == key || s->kind == kind) {
+        s->last_ms = now_ms;
+        if (bucket_take(&s->bucket, now_ms, LOGLIMIT_ADDR_PER_SECOND, LOGLIMIT_ADDR_BURST, 1) !=
+            0) {
+            s->suppressed++;
+            return 0;
+        }
     }
     if (bucket_take(&l->kinds[kind], now_ms, LOGLIMIT_KIND_PER_SECOND, LOGLIMIT_KIND_BURST, 1) !=
         0) {

@@ -1,8 +1,9 @@
 /* loglimit.h: the rate limit on log lines that clients cause, so that a flood of bad requests
  * cannot fill a disk. Two token buckets guard every line: one per (event kind, client address)
  * and one per event kind. The per-address buckets live in a fixed table of LOGLIMIT_SLOTS
- * slots (an attacker with many addresses cannot grow it): a slot is taken over once idle, and
- * addresses that land on a busy slot share its budget. What is suppressed is counted and
+ * slots (an attacker with many addresses cannot grow it): a slot is taken over once idle, an
+ * address that lands on a busy slot of its kind shares its budget, and one that lands on a busy
+ * slot of another kind is held by the kind's bucket alone. What is suppressed is counted and
  * reported by loglimit_flush ("suppressed N similar messages"). Pure apart from *l: no clock,
  * no I/O, no allocation; the caller's thread only. */
 #ifndef SIG_LIMITS_LOGLIMIT_H
