@@ -26,7 +26,6 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 
 /* Writes one log line with fields (msg is text, fields any bytes) if level is enabled.
  * Thread-safe (one write() per line). */
-void log_event(enum log_level level, const char *msg, const logfmt_field_t *fields,
-               size_t nfields);
+void log_event(enum log_level level, const char *msg, const logfmt_field_t *fields, size_t nfields);
 
 #endif

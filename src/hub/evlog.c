@@ -6,8 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const kind_names[EVLOG_KINDS] = {"open", "close", "http", "refused",
-                                                    "protocol"};
+static const char *const kind_names[EVLOG_KINDS] = {"open", "close", "http", "refused", "protocol"};
 
 void evlog_init(server_t *s) {
     loglimit_init(&s->loglimit, s->now_ms);

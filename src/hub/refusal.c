@@ -4,10 +4,10 @@
 #include <string.h>
 
 static const char *const names[REFUSAL_COUNT] = {
-    "bad_json",          "bad_message",     "unknown_type",       "wrong_dialect",
-    "invalid_field",     "invalid_peer_id", "invalid_info_hash",  "not_identified",
-    "already_identified", "peer_id_taken",  "peer_not_found",     "unknown_offer",
-    "rate_limited",      "too_many_swarms", "torrent_not_allowed", "unavailable",
+    "bad_json",           "bad_message",     "unknown_type",        "wrong_dialect",
+    "invalid_field",      "invalid_peer_id", "invalid_info_hash",   "not_identified",
+    "already_identified", "peer_id_taken",   "peer_not_found",      "unknown_offer",
+    "rate_limited",       "too_many_swarms", "torrent_not_allowed", "unavailable",
     "internal_error",
 };
 

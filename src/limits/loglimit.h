@@ -27,9 +27,9 @@
 #define LOGLIMIT_IDLE_MS 10000
 
 typedef struct loglimit_slot {
-    uint64_t key;      /* keyed hash of (kind, address) */
-    bucket_t bucket;   /* lines this address may still cause */
-    uint32_t last_ms;  /* last use */
+    uint64_t key;     /* keyed hash of (kind, address) */
+    bucket_t bucket;  /* lines this address may still cause */
+    uint32_t last_ms; /* last use */
     uint32_t suppressed;
     uint8_t used, kind;
     uint8_t addr[16];

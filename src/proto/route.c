@@ -126,7 +126,8 @@ static void on_refused(server_t *s, const wire_rec_t *r) {
         break;
     case WIRE_WT_ANSWER:
         s->count.rate_limited++;
-        wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", ih, "rate limited: too many signals, slow down");
+        wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", ih,
+                   "rate limited: too many signals, slow down");
         break;
     }
 }

@@ -84,14 +84,16 @@ static int bind_peer_id(server_t *s, conn_t *c, const uint8_t ih[20], const uint
     if (c->peer != NULL && !(c->flags & CF_ASYNC_DONE)) {
         if (memcmp(c->peer->id, pid, BINSTR_ID_BYTES) == 0)
             return 0;
-        wt_failure(s, c, REFUSAL_ALREADY_IDENTIFIED, "announce", ih, "a connection may use only one peer_id");
+        wt_failure(s, c, REFUSAL_ALREADY_IDENTIFIED, "announce", ih,
+                   "a connection may use only one peer_id");
         return -1;
     }
     int r = peers_claim(s, c, pid, BINSTR_ID_BYTES, DIALECT_WT, NULL, NULL);
     if (r == -EINPROGRESS)
         proto_park(s, c, NULL);
     else if (r == -EEXIST)
-        wt_failure(s, c, REFUSAL_PEER_ID_TAKEN, "announce", ih, "peer_id is in use by another connection");
+        wt_failure(s, c, REFUSAL_PEER_ID_TAKEN, "announce", ih,
+                   "peer_id is in use by another connection");
     else if (r != 0)
         wt_failure(s, c, REFUSAL_UNAVAILABLE, "announce", ih,
                    "tracker temporarily unavailable (cluster store unreachable): retry shortly");
@@ -197,7 +199,8 @@ static int take_offer(server_t *s, conn_t *c, const uint8_t offerer[20], const u
 static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[20], int ai) {
     uint8_t to[20], offer_id[20];
     if (read_id(s, src, "to_peer_id", to) != 0) {
-        wt_failure(s, c, REFUSAL_INVALID_PEER_ID, "announce", ih, "invalid to_peer_id (required with answer)");
+        wt_failure(s, c, REFUSAL_INVALID_PEER_ID, "announce", ih,
+                   "invalid to_peer_id (required with answer)");
         return;
     }
     if (read_id(s, src, "offer_id", offer_id) != 0) {
@@ -205,7 +208,8 @@ static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[
         return;
     }
     if (s->toks[ai].type != JSON_OBJECT) {
-        wt_failure(s, c, REFUSAL_INVALID_FIELD, "announce", ih, "invalid answer: must be an object");
+        wt_failure(s, c, REFUSAL_INVALID_FIELD, "announce", ih,
+                   "invalid answer: must be an object");
         return;
     }
     if (!take_offer(s, c, to, offer_id, ih)) {
@@ -217,7 +221,8 @@ static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[
     }
     registry_entry_t *dst = registry_find(s->registry, to, 20);
     if (dst == NULL || dst->dialect != DIALECT_WT) {
-        wt_failure(s, c, REFUSAL_PEER_NOT_FOUND, "announce", ih, "the peer that sent this offer is gone");
+        wt_failure(s, c, REFUSAL_PEER_NOT_FOUND, "announce", ih,
+                   "the peer that sent this offer is gone");
         return;
     }
     uint32_t wait =
@@ -226,7 +231,8 @@ static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[
         relay(s, dst, ih, c->peer, offer_id, WIRE_WT_ANSWER, src, &s->toks[ai], &wait) != -EAGAIN)
         return;
     s->count.rate_limited++;
-    wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", ih, "rate limited: too many signals, slow down");
+    wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", ih,
+               "rate limited: too many signals, slow down");
 }
 
 static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *src, int oi) {
@@ -347,7 +353,8 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
 static void on_scrape(server_t *s, conn_t *c, const char *src) {
     int hi = json_obj_get(src, s->toks, 0, "info_hash");
     if (hi < 0 || s->toks[hi].type == JSON_NULL) {
-        wt_failure(s, c, REFUSAL_INVALID_INFO_HASH, "scrape", NULL, "full scrapes are not allowed: name the info_hash");
+        wt_failure(s, c, REFUSAL_INVALID_INFO_HASH, "scrape", NULL,
+                   "full scrapes are not allowed: name the info_hash");
         return;
     }
     uint32_t first, count;
@@ -384,7 +391,8 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
         }
         if (allowed == 0 && count > 0) {
             /* The one refused infohash is still at the front when there was only one. */
-            wt_failure(s, c, REFUSAL_TORRENT_NOT_ALLOWED, "scrape", count == 1 ? ihs : NULL, tracker_refused(s, count));
+            wt_failure(s, c, REFUSAL_TORRENT_NOT_ALLOWED, "scrape", count == 1 ? ihs : NULL,
+                       tracker_refused(s, count));
             r = -EACCES;
         } else {
             r = tracker_scrape(s, c, ihs, allowed, v);

@@ -740,7 +740,8 @@ static void log_http(server_t *s, conn_t *c, const http_request_t *req) {
     unsigned status = 0;
     const uint8_t *o = c->out.data;
     if (c->out.len >= 12 && memcmp(o, "HTTP/1.1 ", 9) == 0)
-        status = (unsigned)(o[9] - '0') * 100 + (unsigned)(o[10] - '0') * 10 + (unsigned)(o[11] - '0');
+        status =
+            (unsigned)(o[9] - '0') * 100 + (unsigned)(o[10] - '0') * 10 + (unsigned)(o[11] - '0');
     logfmt_field_t f[] = {
         LOGFMT_B("method", req ? req->method.p : "-", req ? req->method.len : 1),
         LOGFMT_B("path", req ? req->path.p : "-", req ? req->path.len : 1),

@@ -82,9 +82,12 @@ void home_log_start(const server_t *s) {
     char msg[64];
     snprintf(msg, sizeof(msg), "sigtracker %s started", SIGTRACKER_VERSION);
     logfmt_field_t f[] = {
-        LOGFMT_S("version", SIGTRACKER_VERSION), LOGFMT_S("ws", ws),
-        LOGFMT_S("health", health),              LOGFMT_S("stats", stats),
-        LOGFMT_S("metrics", metrics),            LOGFMT_S("dashboard", dash),
+        LOGFMT_S("version", SIGTRACKER_VERSION),
+        LOGFMT_S("ws", ws),
+        LOGFMT_S("health", health),
+        LOGFMT_S("stats", stats),
+        LOGFMT_S("metrics", metrics),
+        LOGFMT_S("dashboard", dash),
     };
     log_event(LOG_INFO, msg, f, sizeof(f) / sizeof(f[0]));
 }

@@ -65,9 +65,8 @@ static void test_escaping(void **state) {
                         "{\"ts\":\"2026-12-04T23:59:59.123Z\",\"level\":\"info\",\"msg\":\"m\","
                         "\"peer\":\"\\u0000\\\"\\\\\\n\\u00ffa= \\u007f\\t\"}\n");
     assert_valid_json(line);
-    assert_string_equal(fmt(LOGFMT_TEXT, "m", f, 1),
-                        "ts=2026-12-04T23:59:59.123Z level=info msg=m "
-                        "peer=\"\\x00\\\"\\\\\\n\\xffa= \\x7f\\t\"\n");
+    assert_string_equal(fmt(LOGFMT_TEXT, "m", f, 1), "ts=2026-12-04T23:59:59.123Z level=info msg=m "
+                                                     "peer=\"\\x00\\\"\\\\\\n\\xffa= \\x7f\\t\"\n");
     assert_one_line(line);
 }
 
