@@ -44,7 +44,7 @@ UNIT_BINS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 TSAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tsan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit integration asan tsan cluster cluster-demo realclients clientjs fuzz fuzz-build fuzz-ci bench bench-cluster format format-check clean
+.PHONY: all deps run test unit integration asan tsan cluster cluster-demo realclients clientjs fuzz fuzz-build fuzz-ci bench bench-cluster format format-check clean man man-test install uninstall deb package-test
 
 all: $(BUILD)/sigtracker
 
@@ -121,8 +121,78 @@ fuzz-ci: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),300) $(FUZZ_BINS)
 
-test: deps all unit integration asan tsan cluster realclients clientjs fuzz-ci format-check
+test: deps all unit integration asan tsan cluster realclients clientjs fuzz-ci man-test package-test format-check
 	@echo "make test: all tiers passed"
+
+# ---- man pages, install, Debian package (docs/packaging.md) ----------------------------------
+
+# Where `make install` puts things. A daemon goes to sbin (its page is in section 8). With
+# PREFIX=/usr the configuration goes to /etc; the Debian package sets UNITDIR=/lib/systemd/system.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/sigtracker
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+# The unit's StateDirectory=sigtracker; the installed configuration keeps the database there.
+STATEDIR   ?= /var/lib/sigtracker
+
+MAN_PAGES := $(BUILD)/man/sigtracker.8 $(BUILD)/man/sigtracker.conf.5
+
+# The OPTIONS of sigtracker(8) and the KEYS of sigtracker.conf(5) come from the binary's --help.
+$(BUILD)/man/%: man/%.scd.in scripts/gen-man.sh $(BUILD)/sigtracker
+	@mkdir -p $(dir $@)
+	scripts/gen-man.sh $(BUILD)/sigtracker $< > $@.scd
+	scdoc < $@.scd > $@.tmp
+	mv $@.tmp $@
+
+man: $(MAN_PAGES)
+
+# Every flag of --help is in sigtracker(8), every key in sigtracker.conf(5), and man reads both
+# without a warning.
+man-test: $(MAN_PAGES)
+	scripts/check-man.sh $(BUILD)/sigtracker $(MAN_PAGES)
+
+# The configuration file is installed only when absent, so a reinstall keeps local changes.
+install: $(BUILD)/sigtracker $(MAN_PAGES)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/sigtracker
+	install -m 0755 $(BUILD)/sigtracker $(DESTDIR)$(SBINDIR)/sigtracker
+	install -m 0644 $(BUILD)/man/sigtracker.8 $(DESTDIR)$(MANDIR)/man8/sigtracker.8
+	install -m 0644 $(BUILD)/man/sigtracker.conf.5 $(DESTDIR)$(MANDIR)/man5/sigtracker.conf.5
+	install -m 0644 etc/sigtracker.conf.example $(DESTDIR)$(DOCDIR)/sigtracker.conf.example
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		etc/sigtracker.service.in > $(DESTDIR)$(UNITDIR)/sigtracker.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sigtracker.service
+	$(BUILD)/sigtracker --db $(STATEDIR)/sigtracker.db --print-config > $(BUILD)/sigtracker.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/sigtracker/sigtracker.conf ]; then \
+		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/sigtracker/sigtracker.conf"; \
+	else \
+		echo "install -m 0644 $(BUILD)/sigtracker.conf $(DESTDIR)$(SYSCONFDIR)/sigtracker/sigtracker.conf"; \
+		install -m 0644 $(BUILD)/sigtracker.conf $(DESTDIR)$(SYSCONFDIR)/sigtracker/sigtracker.conf; \
+	fi
+
+# Removes what install wrote; the configuration file only when it is unchanged.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/sigtracker $(DESTDIR)$(MANDIR)/man8/sigtracker.8 \
+		$(DESTDIR)$(MANDIR)/man5/sigtracker.conf.5 $(DESTDIR)$(DOCDIR)/sigtracker.conf.example \
+		$(DESTDIR)$(UNITDIR)/sigtracker.service
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@conf=$(DESTDIR)$(SYSCONFDIR)/sigtracker/sigtracker.conf; \
+	if [ -e "$$conf" ] && cmp -s $(BUILD)/sigtracker.conf "$$conf"; then \
+		echo "rm -f $$conf"; rm -f "$$conf"; rmdir $(DESTDIR)$(SYSCONFDIR)/sigtracker 2>/dev/null || true; \
+	elif [ -e "$$conf" ]; then echo "uninstall: keeping $$conf (changed, or not installed from this tree)"; fi
+
+# The Debian package, built from a copy of the tree under build/deb/ (dpkg-buildpackage writes
+# to the parent directory): build/deb/sigtracker_VERSION_ARCH.deb.
+deb:
+	scripts/build-deb.sh $(BUILD)/deb
+
+# Builds the package, runs lintian, installs it, starts the installed binary with the packaged
+# configuration, checks /health, verifies the unit and purges the package. Needs root (or sudo).
+package-test:
+	@scripts/install-deps.sh --package
+	scripts/package-test.sh $(BUILD)
 
 bench:
 	@scripts/install-deps.sh

@@ -5,12 +5,20 @@
 #
 #   scripts/install-deps.sh          everything the tests and benchmarks need (make test, make bench)
 #   scripts/install-deps.sh --build  only what building and running the server needs (make run)
+#   scripts/install-deps.sh --package  what the man pages and the Debian package need (make deb,
+#                                      make package-test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential libssl-dev libsqlite3-dev libhiredis-dev)
 mode=${1:-all}
-if [ "$mode" != "--build" ]; then
+# Man pages (scdoc, man-db), the Debian package (debhelper, dpkg-dev, lintian), its test (curl,
+# systemd-analyze from systemd, python3 for scripts/notify-check.py).
+PACKAGE_PKGS=(scdoc man-db debhelper dpkg-dev lintian curl systemd python3)
+if [ "$mode" = "--package" ]; then
+    PKGS+=("${PACKAGE_PKGS[@]}")
+elif [ "$mode" != "--build" ]; then
+    PKGS+=("${PACKAGE_PKGS[@]}")
     PKGS+=(pkg-config clang libclang-rt-14-dev clang-format libcjson-dev libcmocka-dev sqlite3
            iproute2 util-linux valgrind chromium redis-server redis-tools haproxy nodejs npm)
 fi
@@ -33,7 +41,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-[ "$mode" = "--build" ] && exit 0
+case $mode in --build | --package) exit 0 ;; esac
 
 # npm packages: only the tests and benchmarks use them. --ignore-scripts because webtorrent's
 # dependencies run install scripts that need pnpm or the network; none is needed here

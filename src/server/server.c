@@ -25,6 +25,7 @@
 #include "proto/route.h"
 #include "server/conn.h"
 #include "server/home.h"
+#include "server/notify.h"
 #include "server/shed.h"
 #include "ws/frame.h"
 
@@ -457,6 +458,13 @@ void server_end_iteration(server_t *s) {
     }
 }
 
+/* Logs a failed notification to the service manager (systemd, Type=notify). A failure is not
+ * fatal: the server serves either way, and systemd's own timeout reports a missing READY=1. */
+static void notified(int rc, const char *what) {
+    if (rc != 0)
+        log_msg(LOG_WARN, "cannot tell the service manager %s: %s", what, strerror(-rc));
+}
+
 /* Reads every pending signal: a stop signal stops the loop; SIGHUP asks for a reload, done at the
  * end of the iteration (several SIGHUPs before then make one reload). */
 static void on_signals(server_t *s) {
@@ -515,6 +523,7 @@ int server_run(server_t *s) {
         return -errno;
     }
     s->sfd = sfd;
+    notified(notify_ready(), "ready");
     while (!s->stopping) {
         uint32_t until_tick = (uint32_t)(s->next_tick * 1000u) - s->now_ms;
         int timeout = (int32_t)until_tick <= 0 ? 0 : (int)(until_tick > 1000 ? 1000 : until_tick);
@@ -525,10 +534,13 @@ int server_run(server_t *s) {
         }
         if (s->reload_pending && !s->stopping) {
             s->reload_pending = 0;
+            notified(notify_reloading(), "reloading");
             server_reload(s);
+            notified(notify_ready(), "ready");
         }
         server_end_iteration(s);
     }
+    notified(notify_stopping(), "stopping");
     log_msg(LOG_INFO, "shutting down: saying bye to %u connections", s->nconns);
     if (s->lfd >= 0) {
         close(s->lfd);

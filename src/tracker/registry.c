@@ -23,7 +23,7 @@
 /* The largest entry: the header, the longest ID and a token. */
 #define REGISTRY_MAX_ENTRY                                                                         \
     (offsetof(registry_entry_t, id) + REGISTRY_MAX_ID_BYTES + REGISTRY_TOKEN_BYTES)
-#define REGISTRY_CLASSES (REGISTRY_MAX_ENTRY / REGISTRY_SIZE_STEP + 1)
+#define REGISTRY_CLASSES ((REGISTRY_MAX_ENTRY + REGISTRY_SIZE_STEP - 1) / REGISTRY_SIZE_STEP + 1)
 
 struct registry {
     registry_entry_t **buckets;

@@ -151,6 +151,41 @@ static void test_many(void **state) {
 }
 
 /* Different keys still find the same IDs (the key only changes bucket placement). */
+/* Every ID length, with and without a token: each entry is sized to its ID (and token), from a
+ * pool of its size class, and keeps its bytes; the longest ID with a token is the largest class. */
+static void test_every_length_with_token(void **state) {
+    (void)state;
+    size_t heap0 = alloc_bytes_in_use();
+    registry_t *r = registry_create(&test_key);
+    uint8_t token[REGISTRY_TOKEN_BYTES];
+    registry_entry_t *e[2][REGISTRY_MAX_ID_BYTES + 1];
+    for (int t = 0; t < 2; t++) {
+        for (size_t len = 1; len <= REGISTRY_MAX_ID_BYTES; len++) {
+            char id[REGISTRY_MAX_ID_BYTES];
+            memset(id, 'a' + t, len);
+            memset(token, (int)len, sizeof(token));
+            e[t][len] = registry_claim(r, id, len, t ? token : NULL);
+            assert_non_null(e[t][len]);
+            memset(e[t][len]->id, 'a' + t, len); /* the whole ID is writable */
+        }
+    }
+    for (int t = 0; t < 2; t++) {
+        for (size_t len = 1; len <= REGISTRY_MAX_ID_BYTES; len++) {
+            memset(token, (int)len, sizeof(token));
+            if (t) {
+                assert_non_null(registry_token(e[t][len]));
+                assert_memory_equal(registry_token(e[t][len]), token, sizeof(token));
+            } else {
+                assert_null(registry_token(e[t][len]));
+            }
+            registry_release(r, e[t][len]);
+        }
+    }
+    assert_int_equal(registry_count(r), 0);
+    registry_destroy(r);
+    assert_int_equal(alloc_bytes_in_use(), heap0);
+}
+
 static void test_other_key(void **state) {
     (void)state;
     hash_key_t k2 = {0, 0};
@@ -167,6 +202,7 @@ int main(void) {
         cmocka_unit_test(test_length_limits),
         cmocka_unit_test(test_binary_ids),
         cmocka_unit_test(test_many),
+        cmocka_unit_test(test_every_length_with_token),
         cmocka_unit_test(test_other_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
