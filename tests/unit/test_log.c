@@ -1,5 +1,6 @@
 /* test_log.c: unit tests of the log line formatter (core/logfmt.c), the log rate limit
- * (limits/loglimit.c) and the refusal codes (hub/refusal.c). */
+ * (limits/loglimit.c), the refusal codes (hub/refusal.c) and the console's URLs and page
+ * (server/home.c). */
 #include "unit.h"
 
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include "hub/refusal.h"
 #include "json/json.h"
 #include "limits/loglimit.h"
+#include "server/home.h"
 
 /* 2026-12-04T23:59:59.123Z in unix milliseconds. */
 #define TS_MS 1796428799123LL
@@ -189,6 +191,29 @@ static void test_refusal_names(void **state) {
     assert_int_equal(refusal_parse("nope"), -1);
 }
 
+static void test_home_urls(void **state) {
+    (void)state;
+    char u[128];
+    home_base_url("ws", "0.0.0.0", 8000, u, sizeof(u));
+    assert_string_equal(u, "ws://localhost:8000");
+    home_base_url("http", "::", 80, u, sizeof(u));
+    assert_string_equal(u, "http://localhost:80");
+    home_base_url("http", "::1", 8000, u, sizeof(u));
+    assert_string_equal(u, "http://[::1]:8000");
+    home_base_url("wss", "tracker.example", 443, u, sizeof(u));
+    assert_string_equal(u, "wss://tracker.example:443");
+    /* The page is one document, every link to an endpoint the listener serves. */
+    buf_t b = {0};
+    home_write_html(NULL, &b);
+    buf_append(&b, "", 1);
+    const char *page = (const char *)b.data;
+    assert_true(strncmp(page, "<!DOCTYPE html>", 15) == 0);
+    assert_non_null(strstr(page, "<a href=\"/health\">"));
+    assert_non_null(strstr(page, "<a href=\"/stats.json\">"));
+    assert_non_null(strstr(page, "</html>\n"));
+    buf_dispose(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_basic),
@@ -200,6 +225,7 @@ int main(void) {
         cmocka_unit_test(test_loglimit_per_address),
         cmocka_unit_test(test_loglimit_per_kind),
         cmocka_unit_test(test_refusal_names),
+        cmocka_unit_test(test_home_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
