@@ -44,6 +44,7 @@ int main(int argc, char **argv) {
     if (rc == CONFIG_CHECK)
         return check_config(&cfg);
     log_set_level((enum log_level)cfg.log_level);
+    log_set_format(cfg.log_format);
 
     char err[CONFIG_PATH_BYTES + 512] = "";
     server_t *s = server_create(&cfg, err, sizeof(err));

@@ -19,6 +19,7 @@ enum opt_kind {
     OPT_STR,    /* text of at most size - 1 bytes, no control characters */
     OPT_BOOL,   /* a bare flag on the command line (--no-NAME turns it off); true/false in files */
     OPT_LEVEL,  /* a log level name */
+    OPT_FORMAT, /* a log line format name (core/logfmt.h) */
     OPT_LISTEN, /* a listener URL; repeatable */
     OPT_ACTION, /* --check-config, --print-config: command line only, no value */
 };
@@ -99,6 +100,10 @@ static const opt_t opts[] = {
 
     {"log-level", OPT_LEVEL, G_LOGGING, 0, FIELD(log_level), 0, 0, "level",
      "debug, info, warn, error or off"},
+    {"log-format", OPT_FORMAT, G_LOGGING, 0, FIELD(log_format), 0, 0, "format",
+     "text (logfmt: key=value pairs) or json (one JSON object a line)"},
+    U32("log-summary", G_LOGGING, 0, log_summary, 0, 86400, "s",
+        "seconds between one-line activity summaries at info (0 = none)"),
 
     STR("db", G_DATABASE, OPTF_RESTART, db_path, "path",
         "SQLite database file (created on first start)"),
@@ -193,6 +198,8 @@ void config_defaults(config_t *c) {
     c->public_metrics = 1;
     strcpy(c->db_path, "./sigtracker.db");
     c->log_level = LOG_INFO;
+    c->log_format = LOGFMT_TEXT;
+    c->log_summary = 60;
     c->interval = 120;
     c->min_interval = 20;
     c->peer_timeout = 200;
@@ -397,6 +404,15 @@ static int set_value(config_t *c, const opt_t *o, const char *val, char *why, si
         }
         strcpy(field_of(c, o), val);
         return 0;
+    case OPT_FORMAT: {
+        int f = logfmt_parse(val);
+        if (f < 0) {
+            snprintf(why, whylen, "wants text or json, not \"%s\"", val);
+            return -EINVAL;
+        }
+        set_int(c, o, f);
+        return 0;
+    }
     case OPT_LEVEL: {
         int lv = log_level_parse(val);
         if (lv < 0) {
@@ -771,7 +787,7 @@ int config_parse(config_t *c, int argc, char **argv) {
         return CONFIG_EXIT;
     }
     if (rc == 0 && action == 'v') {
-        printf("sigtracker 0.1.0\n");
+        printf("sigtracker %s\n", SIGTRACKER_VERSION);
         return CONFIG_EXIT;
     }
     if (rc == 0)
@@ -806,6 +822,9 @@ static void format_value(const config_t *c, const opt_t *o, char *out, size_t ou
         return;
     case OPT_BOOL:
         snprintf(out, outlen, "%s", get_int(c, o) ? "true" : "false");
+        return;
+    case OPT_FORMAT:
+        snprintf(out, outlen, "%s", logfmt_name(get_int(c, o)));
         return;
     case OPT_LEVEL: {
         int lv = get_int(c, o);
@@ -919,6 +938,7 @@ void config_usage(FILE *out) {
         case OPT_U32:
         case OPT_STR:
         case OPT_LEVEL:
+        case OPT_FORMAT:
             snprintf(arg, sizeof(arg), " <%s>", o->unit);
             format_value(&d, o, val, sizeof(val));
             snprintf(def, sizeof(def), o->kind == OPT_STR ? " (default \"%s\")" : " (default %s)",
@@ -954,6 +974,7 @@ static int option_equal(const config_t *a, const config_t *b, const opt_t *o) {
         return strcmp(cfield_of(a, o), cfield_of(b, o)) == 0;
     case OPT_BOOL:
     case OPT_LEVEL:
+    case OPT_FORMAT:
         return get_int(a, o) == get_int(b, o);
     case OPT_LISTEN:
         if (a->listen_given != b->listen_given)

@@ -12,6 +12,8 @@
 
 #include "core/buf.h"
 
+/* The version --version prints and the start-up line names. */
+#define SIGTRACKER_VERSION "0.1.0"
 /* Most listeners (--listen) one server may have. */
 #define CONFIG_MAX_LISTENERS 16
 /* Largest configuration file read, in bytes: a complete annotated file is about 12 KiB. */
@@ -61,6 +63,8 @@ typedef struct config {
     char tls_key[CONFIG_PATH_BYTES];  /* --tls-key: PEM private key for wss:// */
     char db_path[CONFIG_PATH_BYTES];  /* --db: SQLite file */
     int log_level;                    /* --log-level (enum log_level) */
+    int log_format;                   /* --log-format (enum logfmt_format) */
+    uint32_t log_summary;             /* --log-summary: seconds between summaries (0 = none) */
 
     /* Tracker */
     uint32_t interval;        /* --interval: seconds between announces we ask for */

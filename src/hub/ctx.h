@@ -18,6 +18,8 @@
 #include "core/rng.h"
 #include "json/json.h"
 #include "limits/bucket.h"
+#include "limits/loglimit.h"
+#include "hub/refusal.h"
 #include "cluster/cluster.h"
 #include "config/config.h"
 #include "store/store.h"
@@ -110,7 +112,12 @@ typedef struct wt_offer_rec {
     uint32_t sent; /* monotonic seconds */
 } __attribute__((packed)) wt_offer_rec_t;
 
-typedef struct ip_entry ip_entry_t;
+/* Connections open from one client address (server/conn.c keeps the table). */
+typedef struct ip_entry {
+    hmap_node_t node;
+    uint8_t addr[16]; /* IPv6, or IPv4-mapped IPv6 */
+    uint32_t count;
+} ip_entry_t;
 
 typedef struct conn {
     int fd;
@@ -177,6 +184,7 @@ typedef struct server_counters {
     uint64_t rate_limited_by[RL_KINDS];
     uint64_t timeouts_by[TO_KINDS];
     uint64_t http_requests; /* plain HTTP requests answered (/health, /metrics, ...) */
+    uint64_t refused_msgs[REFUSAL_COUNT]; /* messages refused, by reason (hub/refusal.h) */
 } server_counters_t;
 
 /* Histograms of the event loop, for /metrics. Written by the loop thread only. */
@@ -260,6 +268,9 @@ typedef struct server {
     size_t top_cursor;                     /* where the dashboard's bounded swarm scan resumes */
     uint8_t top_ih[SERVER_TOP_SWARMS][20]; /* the largest swarms found so far */
     uint32_t ntop;
+    loglimit_t loglimit;            /* log lines clients cause (hub/evlog.c) */
+    server_counters_t summary_base; /* the counters at the last log summary */
+    uint32_t next_summary;          /* when the next log summary is due (monotonic seconds) */
     uint8_t rbuf[SERVER_READ_BYTES];
     json_tok_t toks[SERVER_MAX_JSON_TOKENS];
 } server_t;

@@ -4,16 +4,31 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hub/evlog.h"
 #include "hub/peers.h"
 #include "proto/st.h"
 #include "proto/wt.h"
 
 /* Sends the dialect's "bad message" error on a connection whose dialect may still be unknown. */
-static void refuse(server_t *s, conn_t *c, const char *code, const char *message) {
+static void refuse(server_t *s, conn_t *c, int code, const char *message) {
     if (c->dialect == DIALECT_WT)
-        wt_failure(s, c, "announce", NULL, message);
+        wt_failure(s, c, code, "announce", NULL, message);
     else
-        st_error(s, c, code, message, NULL);
+        st_error(s, c, refusal_name(code), message, NULL);
+}
+
+void proto_refused(server_t *s, conn_t *c, int code) {
+    if (code < 0 || code >= REFUSAL_COUNT)
+        return;
+    s->count.refused_msgs[code]++;
+    /* Not JSON at all is a protocol error as much as a bad frame is; the rest are requests the
+     * tracker understood and declined. */
+    if (code == REFUSAL_BAD_JSON)
+        s->count.protocol_errors++;
+    if (evlog_enabled(EVLOG_REFUSED)) {
+        logfmt_field_t f[] = {LOGFMT_S("code", refusal_name(code))};
+        evlog_conn(s, c, EVLOG_REFUSED, "refused a message", f, 1);
+    }
 }
 
 void proto_park(server_t *s, conn_t *c, ref_list_t *wait_list) {
@@ -32,20 +47,22 @@ int proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok) 
         if (c->rl_notice == s->now) {
             s->count.rate_limited++;
             s->count.rate_limited_by[RL_MESSAGES]++;
+            proto_refused(s, c, REFUSAL_RATE_LIMITED);
             return 0;
         }
         c->rl_notice = s->now;
         if (c->dialect == DIALECT_WT) {
             s->count.rate_limited++;
             s->count.rate_limited_by[RL_MESSAGES]++;
-            wt_failure(s, c, "announce", NULL, "rate limited: too many messages, slow down");
+            wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", NULL,
+                       "rate limited: too many messages, slow down");
         } else {
             st_rate_limited(s, c, RL_MESSAGES, NULL, wait, "too many messages on this connection");
         }
         return 0;
     }
     if (!utf8_ok) {
-        refuse(s, c, "bad_json", "message is not valid UTF-8 JSON");
+        refuse(s, c, REFUSAL_BAD_JSON, "message is not valid UTF-8 JSON");
         return 0;
     }
     return proto_resume(s, c, p, n);
@@ -78,7 +95,7 @@ int proto_resume(server_t *s, conn_t *c, const char *p, size_t n) {
     c->flags &= (uint16_t)~CF_PARKED;
     int ntoks = json_parse(p, n, s->toks, SERVER_MAX_JSON_TOKENS, s->cfg.max_json_depth);
     if (ntoks < 0) {
-        refuse(s, c, "bad_json",
+        refuse(s, c, REFUSAL_BAD_JSON,
                ntoks == -ENOSPC  ? "message has too many JSON values"
                : ntoks == -ELOOP ? "message is nested too deeply"
                                  : "message is not valid JSON");
@@ -86,7 +103,7 @@ int proto_resume(server_t *s, conn_t *c, const char *p, size_t n) {
         return 0;
     }
     if (s->toks[0].type != JSON_OBJECT) {
-        refuse(s, c, "bad_message", "message must be a JSON object");
+        refuse(s, c, REFUSAL_BAD_MESSAGE, "message must be a JSON object");
         s->count.msg_in[MSG_OTHER]++;
         return 0;
     }
@@ -121,7 +138,7 @@ void proto_send_bye(server_t *s, conn_t *c, const char *reason) {
 
 void proto_send_refusal(server_t *s, conn_t *c, const uint8_t info_hash[20], const char *why) {
     if (c->dialect == DIALECT_WT)
-        wt_failure(s, c, "announce", info_hash, why);
+        wt_failure(s, c, -1, "announce", info_hash, why);
     else
         st_refused(s, c, "announce", info_hash, why);
 }

@@ -20,6 +20,11 @@ int proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok);
  * proto_message does. */
 int proto_resume(server_t *s, conn_t *c, const char *p, size_t n);
 
+/* Counts a message refused on c under code (enum refusal of hub/refusal.h; bad_json is also a
+ * protocol error) and logs it at debug, rate-limited (hub/evlog.h). The answer, if any, is the
+ * caller's: st_error, st_rate_limited and wt_failure call this. */
+void proto_refused(server_t *s, conn_t *c, int code);
+
 /* Parks the message being handled on c: it is handled again when c appears on s->resume.
  * wait_list is where c waits (s->store_wait for the database), or NULL when the answer puts c
  * on s->resume itself (an ID claim). */

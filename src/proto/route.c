@@ -123,12 +123,14 @@ static void on_refused(server_t *s, const wire_rec_t *r) {
     case WIRE_WT_OFFER:
         s->count.rate_limited++;
         s->count.rate_limited_by[RL_SIGNALS_RECV]++;
-        wt_failure(s, c, "announce", ih, "rate limited: 1 of 1 offers were not relayed, slow down");
+        s->count.rate_limited_by[RL_SIGNALS_RECV]++;
+        wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", ih,
+                   "rate limited: 1 of 1 offers were not relayed, slow down");
         break;
     case WIRE_WT_ANSWER:
         s->count.rate_limited++;
-        s->count.rate_limited_by[RL_SIGNALS_RECV]++;
-        wt_failure(s, c, "announce", ih, "rate limited: too many signals, slow down");
+        wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", ih,
+                   "rate limited: too many signals, slow down");
         break;
     }
 }

@@ -28,6 +28,7 @@ static void put_str(buf_t *b, const char *key, const char *val) {
 }
 
 void st_error(server_t *s, conn_t *c, const char *code, const char *message, const char *ref) {
+    proto_refused(s, c, refusal_parse(code));
     if (!out_can_send(s, c))
         return;
     size_t off = out_begin(c);
@@ -59,6 +60,7 @@ void st_rate_limited(server_t *s, conn_t *c, int kind, const st_limited_t *what,
                      const char *message) {
     s->count.rate_limited++; /* the one place an ST refusal is counted */
     s->count.rate_limited_by[kind]++;
+    proto_refused(s, c, REFUSAL_RATE_LIMITED);
     if (!out_can_send(s, c))
         return;
     size_t off = out_begin(c);
@@ -161,6 +163,8 @@ static int opt_count(server_t *s, conn_t *c, const char *src, int obj, const cha
 /* ---- handlers ------------------------------------------------------------------------------ */
 
 static void ola_answer(server_t *s, conn_t *c, const char *id, size_t idlen, const char *error) {
+    if (error != NULL)
+        proto_refused(s, c, refusal_parse(error));
     if (!out_can_send(s, c))
         return;
     size_t off = out_begin(c);
@@ -243,6 +247,7 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         return;
     }
     if (!tracker_allowed(s, ih)) {
+        proto_refused(s, c, REFUSAL_TORRENT_NOT_ALLOWED);
         st_refused(s, c, ref, ih, tracker_refused(s, 1));
         return;
     }
@@ -340,6 +345,7 @@ static void on_signal(server_t *s, conn_t *c, const char *src, const char *type)
     }
     registry_entry_t *dst = registry_find(s->registry, to, (size_t)n);
     if (dst == NULL || dst->dialect != DIALECT_ST) {
+        proto_refused(s, c, REFUSAL_PEER_NOT_FOUND);
         if (!out_can_send(s, c))
             return;
         size_t off = out_begin(c);
@@ -435,6 +441,7 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
     } else {
         allowed = partition_allowed(s, ihs, count);
         if (allowed == 0 && count > 0) {
+            proto_refused(s, c, REFUSAL_TORRENT_NOT_ALLOWED);
             st_refused(s, c, ref, count == 1 ? ihs : NULL, tracker_refused(s, count));
             r = -EACCES;
         } else {

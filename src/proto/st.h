@@ -17,11 +17,13 @@ int st_peer_id_valid(const char *id, size_t n);
 /* Handles one ST message whose tokens are in s->toks (token 0 is the object). */
 void st_handle(server_t *s, conn_t *c, const char *src, int ntoks);
 
-/* Queues {"type":"error","code":code,"message":message[,"ref":ref]} on c. ref may be NULL. */
+/* Queues {"type":"error","code":code,"message":message[,"ref":ref]} on c. ref may be NULL. The
+ * message is counted as refused under code (proto_refused). */
 void st_error(server_t *s, conn_t *c, const char *code, const char *message, const char *ref);
 
 /* Queues {"type":"error","code":"torrent_not_allowed","message":why,"ref":ref,"info_hash":hex}
- * on c: the access list refuses that infohash. info_hash may be NULL (left out). */
+ * on c: the access list refuses that infohash. info_hash may be NULL (left out). Counts nothing:
+ * a reload's notice uses it too, so the handlers count their refusals themselves. */
 void st_refused(server_t *s, conn_t *c, const char *ref, const uint8_t *info_hash, const char *why);
 
 /* What a rate_limited error refers to, so the client can tell which request to retry. Every

@@ -28,8 +28,10 @@ static void put_id(buf_t *b, const uint8_t id[BINSTR_ID_BYTES]) {
     b->len += (uint32_t)binstr_encode(id, BINSTR_ID_BYTES, (char *)o);
 }
 
-void wt_failure(server_t *s, conn_t *c, const char *action, const uint8_t *info_hash,
+void wt_failure(server_t *s, conn_t *c, int code, const char *action, const uint8_t *info_hash,
                 const char *reason) {
+    if (code >= 0)
+        proto_refused(s, c, code);
     if (!out_can_send(s, c))
         return;
     buf_t *b = &c->out;
@@ -82,16 +84,18 @@ static int bind_peer_id(server_t *s, conn_t *c, const uint8_t ih[20], const uint
     if (c->peer != NULL && !(c->flags & CF_ASYNC_DONE)) {
         if (memcmp(c->peer->id, pid, BINSTR_ID_BYTES) == 0)
             return 0;
-        wt_failure(s, c, "announce", ih, "a connection may use only one peer_id");
+        wt_failure(s, c, REFUSAL_ALREADY_IDENTIFIED, "announce", ih,
+                   "a connection may use only one peer_id");
         return -1;
     }
     int r = peers_claim(s, c, pid, BINSTR_ID_BYTES, DIALECT_WT, NULL, NULL);
     if (r == -EINPROGRESS)
         proto_park(s, c, NULL);
     else if (r == -EEXIST)
-        wt_failure(s, c, "announce", ih, "peer_id is in use by another connection");
+        wt_failure(s, c, REFUSAL_PEER_ID_TAKEN, "announce", ih,
+                   "peer_id is in use by another connection");
     else if (r != 0)
-        wt_failure(s, c, "announce", ih,
+        wt_failure(s, c, REFUSAL_UNAVAILABLE, "announce", ih,
                    "tracker temporarily unavailable (cluster store unreachable): retry shortly");
     return r == 0 ? 0 : -1;
 }
@@ -195,19 +199,21 @@ static int take_offer(server_t *s, conn_t *c, const uint8_t offerer[20], const u
 static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[20], int ai) {
     uint8_t to[20], offer_id[20];
     if (read_id(s, src, "to_peer_id", to) != 0) {
-        wt_failure(s, c, "announce", ih, "invalid to_peer_id (required with answer)");
+        wt_failure(s, c, REFUSAL_INVALID_PEER_ID, "announce", ih,
+                   "invalid to_peer_id (required with answer)");
         return;
     }
     if (read_id(s, src, "offer_id", offer_id) != 0) {
-        wt_failure(s, c, "announce", ih, "invalid offer_id");
+        wt_failure(s, c, REFUSAL_INVALID_FIELD, "announce", ih, "invalid offer_id");
         return;
     }
     if (s->toks[ai].type != JSON_OBJECT) {
-        wt_failure(s, c, "announce", ih, "invalid answer: must be an object");
+        wt_failure(s, c, REFUSAL_INVALID_FIELD, "announce", ih,
+                   "invalid answer: must be an object");
         return;
     }
     if (!take_offer(s, c, to, offer_id, ih)) {
-        wt_failure(s, c, "announce", ih,
+        wt_failure(s, c, REFUSAL_UNKNOWN_OFFER, "announce", ih,
                    "no such offer: it was not sent to you, was answered already, expired, or was "
                    "displaced by "
                    "newer offers");
@@ -215,7 +221,8 @@ static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[
     }
     registry_entry_t *dst = registry_find(s->registry, to, 20);
     if (dst == NULL || dst->dialect != DIALECT_WT) {
-        wt_failure(s, c, "announce", ih, "the peer that sent this offer is gone");
+        wt_failure(s, c, REFUSAL_PEER_NOT_FOUND, "announce", ih,
+                   "the peer that sent this offer is gone");
         return;
     }
     uint32_t wait =
@@ -226,7 +233,8 @@ static void on_answer(server_t *s, conn_t *c, const char *src, const uint8_t ih[
         return;
     s->count.rate_limited++;
     s->count.rate_limited_by[sent_limited ? RL_SIGNALS_SENT : RL_SIGNALS_RECV]++;
-    wt_failure(s, c, "announce", ih, "rate limited: too many signals, slow down");
+    wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", ih,
+               "rate limited: too many signals, slow down");
 }
 
 static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *src, int oi) {
@@ -264,24 +272,24 @@ static void relay_offers(server_t *s, conn_t *c, swarm_member_t *m, const char *
                  limited, n);
         s->count.rate_limited++;
         s->count.rate_limited_by[sent_limited ? RL_SIGNALS_SENT : RL_SIGNALS_RECV]++;
-        wt_failure(s, c, "announce", m->swarm->info_hash, msg);
+        wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", m->swarm->info_hash, msg);
     }
 }
 
 static void on_announce(server_t *s, conn_t *c, const char *src) {
     uint8_t ih[20], pid[20];
     if (read_id(s, src, "info_hash", ih) != 0) {
-        wt_failure(s, c, "announce", NULL, "invalid info_hash");
+        wt_failure(s, c, REFUSAL_INVALID_INFO_HASH, "announce", NULL, "invalid info_hash");
         return;
     }
     /* Before the peer_id is claimed: a refused torrent costs nothing else, not even (in cluster
      * mode) a round trip to Redis. Answers to offers of a swarm refused since are refused too. */
     if (!tracker_allowed(s, ih)) {
-        wt_failure(s, c, "announce", ih, tracker_refused(s, 1));
+        wt_failure(s, c, REFUSAL_TORRENT_NOT_ALLOWED, "announce", ih, tracker_refused(s, 1));
         return;
     }
     if (read_id(s, src, "peer_id", pid) != 0) {
-        wt_failure(s, c, "announce", ih, "invalid peer_id");
+        wt_failure(s, c, REFUSAL_INVALID_PEER_ID, "announce", ih, "invalid peer_id");
         return;
     }
     if (bind_peer_id(s, c, ih, pid) != 0)
@@ -296,7 +304,7 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
     if (ei >= 0 && s->toks[ei].type != JSON_NULL) {
         event = tracker_event_parse(src, &s->toks[ei]);
         if (event < 0) {
-            wt_failure(s, c, "announce", ih, "invalid event");
+            wt_failure(s, c, REFUSAL_INVALID_FIELD, "announce", ih, "invalid event");
             return;
         }
     }
@@ -314,14 +322,14 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
         snprintf(msg, sizeof(msg), "rate limited: announce again in %u s", (retry + 999) / 1000);
         s->count.rate_limited++;
         s->count.rate_limited_by[RL_ANNOUNCE]++;
-        wt_failure(s, c, "announce", ih, msg);
+        wt_failure(s, c, REFUSAL_RATE_LIMITED, "announce", ih, msg);
         return;
     }
     if (r == -ENOSPC) {
         char msg[WT_MAX_REASON_TEXT];
         snprintf(msg, sizeof(msg), "too many torrents on one connection (at most %u)",
                  s->cfg.max_swarms);
-        wt_failure(s, c, "announce", ih, msg);
+        wt_failure(s, c, REFUSAL_TOO_MANY_SWARMS, "announce", ih, msg);
         return;
     }
     uint32_t complete, incomplete;
@@ -350,7 +358,8 @@ static void on_announce(server_t *s, conn_t *c, const char *src) {
 static void on_scrape(server_t *s, conn_t *c, const char *src) {
     int hi = json_obj_get(src, s->toks, 0, "info_hash");
     if (hi < 0 || s->toks[hi].type == JSON_NULL) {
-        wt_failure(s, c, "scrape", NULL, "full scrapes are not allowed: name the info_hash");
+        wt_failure(s, c, REFUSAL_INVALID_INFO_HASH, "scrape", NULL,
+                   "full scrapes are not allowed: name the info_hash");
         return;
     }
     uint32_t first, count;
@@ -365,7 +374,7 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
         char msg[WT_MAX_REASON_TEXT];
         snprintf(msg, sizeof(msg), "too many info_hashes in one scrape (at most %u)",
                  s->cfg.max_scrape);
-        wt_failure(s, c, "scrape", NULL, msg);
+        wt_failure(s, c, REFUSAL_INVALID_FIELD, "scrape", NULL, msg);
         return;
     }
     uint8_t *ihs = xmalloc((size_t)count * 20 + 1);
@@ -378,7 +387,7 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
      * client has no per-file failure to show); when all are refused it is a failure. */
     uint32_t allowed = 0;
     if (r != 0) {
-        wt_failure(s, c, "scrape", NULL, "invalid info_hash");
+        wt_failure(s, c, REFUSAL_INVALID_INFO_HASH, "scrape", NULL, "invalid info_hash");
     } else {
         for (uint32_t k = 0; k < count; k++) {
             const uint8_t *ih = ihs + 20 * (size_t)k;
@@ -387,14 +396,15 @@ static void on_scrape(server_t *s, conn_t *c, const char *src) {
         }
         if (allowed == 0 && count > 0) {
             /* The one refused infohash is still at the front when there was only one. */
-            wt_failure(s, c, "scrape", count == 1 ? ihs : NULL, tracker_refused(s, count));
+            wt_failure(s, c, REFUSAL_TORRENT_NOT_ALLOWED, "scrape", count == 1 ? ihs : NULL,
+                       tracker_refused(s, count));
             r = -EACCES;
         } else {
             r = tracker_scrape(s, c, ihs, allowed, v);
         }
     }
     if (r == -EAGAIN)
-        wt_failure(s, c, "scrape", NULL,
+        wt_failure(s, c, REFUSAL_UNAVAILABLE, "scrape", NULL,
                    "tracker temporarily unavailable (the infohash database cannot be read): retry "
                    "shortly");
     if (r == 0 && allowed < count)
@@ -437,6 +447,6 @@ void wt_handle(server_t *s, conn_t *c, const char *src, int ntoks) {
         name[printable ? n : 0] = '\0';
         char msg[WT_MAX_REASON_TEXT];
         snprintf(msg, sizeof(msg), "invalid action in WS request: %s", printable ? name : "?");
-        wt_failure(s, c, printable ? name : "announce", NULL, msg);
+        wt_failure(s, c, REFUSAL_UNKNOWN_TYPE, printable ? name : "announce", NULL, msg);
     }
 }

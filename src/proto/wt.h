@@ -11,8 +11,9 @@ void wt_handle(server_t *s, conn_t *c, const char *src, int ntoks);
 
 /* Queues {"action":action[,"info_hash":ih],"failure reason":reason} on c. info_hash may be NULL.
  * Failures always carry action (and info_hash when known) so the client shows them instead of
- * dropping the socket and reconnecting. */
-void wt_failure(server_t *s, conn_t *c, const char *action, const uint8_t *info_hash,
+ * dropping the socket and reconnecting. code is the refusal it counts as (hub/refusal.h,
+ * through proto_refused), or -1 for a notice that refuses no message of c's. */
+void wt_failure(server_t *s, conn_t *c, int code, const char *action, const uint8_t *info_hash,
                 const char *reason);
 
 /* Remembers on dst, the receiver of an offer, that offerer sent it (offer_id, info_hash), so

@@ -15,9 +15,11 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "hub/evlog.h"
 #include "hub/out.h"
 #include "hub/peers.h"
 #include "proto/proto.h"
+#include "server/home.h"
 #include "server/server.h"
 #include "server/dashboard.h"
 #include "server/metrics.h"
@@ -28,12 +30,6 @@
 #include "ws/utf8.h"
 
 /* ---- per-address accounting ------------------------------------------------------------- */
-
-struct ip_entry {
-    hmap_node_t node;
-    uint8_t addr[16]; /* IPv6, or IPv4-mapped IPv6 */
-    uint32_t count;
-};
 
 static void addr_key(const struct sockaddr *sa, socklen_t len, uint8_t out[16]) {
     memset(out, 0, 16);
@@ -71,10 +67,7 @@ static void ip_put(server_t *s, ip_entry_t *e) {
 
 /* Formats an address key for logs. */
 static const char *addr_str(const uint8_t a[16], char *buf, size_t len) {
-    static const uint8_t v4prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(a, v4prefix, 12) == 0)
-        return inet_ntop(AF_INET, a + 12, buf, (socklen_t)len);
-    return inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+    return evlog_addr(a, buf, len);
 }
 
 /* Returns 1 when the comma- or space-separated list holds item (compared without case). */
@@ -186,10 +179,9 @@ conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t 
     s->conns = c;
     s->nconns++;
     s->count.accepted++;
-    if (log_enabled(LOG_DEBUG)) {
-        char a[INET6_ADDRSTRLEN];
-        log_msg(LOG_DEBUG, "accepted a connection from %s (%u open)",
-                addr_str(c->ip->addr, a, sizeof(a)), s->nconns);
+    if (evlog_enabled(EVLOG_OPEN)) {
+        logfmt_field_t f[] = {LOGFMT_U("open", s->nconns)};
+        evlog_conn(s, c, EVLOG_OPEN, "connection opened", f, 1);
     }
     return c;
 }
@@ -228,9 +220,20 @@ static void queue_close(server_t *s, conn_t *c) {
     }
 }
 
+/* Logs that c closes, once: its peer ID (still held), the reason, and the close code when one
+ * was sent. */
+static void log_close(server_t *s, const conn_t *c, uint16_t ws_code, const char *why) {
+    if (!evlog_enabled(EVLOG_CLOSE) || c->state == CONN_CLOSING || c->state == CONN_DRAIN)
+        return;
+    logfmt_field_t f[] = {LOGFMT_S("reason", why), LOGFMT_U("seconds", s->now - c->created),
+                          LOGFMT_U("code", ws_code)};
+    evlog_conn(s, c, EVLOG_CLOSE, "connection closed", f, ws_code ? 3 : 2);
+}
+
 /* The peer closed or reset the socket, or sent what deserves no answer: forget it now, free it
- * (closing the socket) at the end of the iteration. */
-static void peer_gone(server_t *s, conn_t *c) {
+ * (closing the socket) at the end of the iteration. why names the cause in the log. */
+static void peer_gone(server_t *s, conn_t *c, const char *why) {
+    log_close(s, c, 0, why);
     buf_dispose(&c->out);
     c->out_partial = 0;
     peers_forget(s, c);
@@ -322,7 +325,7 @@ void conn_flush(server_t *s, conn_t *c) {
             if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                 break;
             /* The peer is gone (EPIPE, ECONNRESET): nothing more can reach it. */
-            peer_gone(s, c);
+            peer_gone(s, c, "write_error");
             return;
         }
         s->count.bytes_out += done;
@@ -349,11 +352,12 @@ void conn_close(server_t *s, conn_t *c, uint16_t ws_code, const char *bye_reason
             c->flags |= CF_CLOSE_SENT;
         }
     }
-    if (log_enabled(LOG_DEBUG)) {
-        char a[INET6_ADDRSTRLEN];
-        log_msg(LOG_DEBUG, "closing a connection from %s: code %u, reason %s",
-                addr_str(c->ip->addr, a, sizeof(a)), ws_code, bye_reason ? bye_reason : "-");
-    }
+    /* A connection closed by its HTTP answer is logged by that answer's line (log_http). */
+    if (c->state == CONN_WS || bye_reason != NULL || c->out.len == 0)
+        log_close(s, c, ws_code,
+                  bye_reason            ? bye_reason
+                  : c->state == CONN_WS ? (ws_code ? "client_close" : "closed")
+                                        : "no_request");
     peers_forget(s, c);
     c->state = CONN_CLOSING;
     c->deadline = s->now + SERVER_LINGER_SECONDS;
@@ -446,14 +450,19 @@ static int http_request(server_t *s, conn_t *c, const http_request_t *req) {
     }
     if (req->upgrade.p == NULL) {
         s->count.http_requests++;
-        if (str_eq(req->path, "/health")) {
+        if (str_eq(req->path, "/")) {
+            buf_t body = {0};
+            home_write_html(s, (c->flags & CF_ADMIN) || s->cfg.public_metrics, &body);
+            http_reply(s, c, "200 OK", "", "text/html; charset=utf-8", body.data, body.len);
+            buf_dispose(&body);
+        } else if (str_eq(req->path, "/health")) {
             if (s->cluster != NULL && cluster_state(s->cluster) != CLUSTER_UP)
                 http_error(s, c, 503, "redis unreachable: this node cannot take new peers");
             else
                 http_reply(s, c, "200 OK", "", "text/plain; charset=utf-8", "ok\n", 3);
         } else if (!serve_monitoring(s, c, req->path)) {
             http_error(s, c, 404,
-                       "not found: this is a WebSocket tracker (see /health, /stats.json)");
+                       "not found: this is a WebSocket tracker (see /, /health, /stats.json)");
         }
         return 0;
     }
@@ -556,7 +565,7 @@ static int proxy_stage(server_t *s, conn_t *c, const uint8_t *p, size_t n) {
     if (rc == -EAGAIN)
         return rc;
     if (leave_edge(s, c) != 0) {
-        peer_gone(s, c);
+        peer_gone(s, c, "epoll_error");
         return -EPROTO;
     }
     c->state = CONN_HTTP;
@@ -568,7 +577,7 @@ static int proxy_stage(server_t *s, conn_t *c, const uint8_t *p, size_t n) {
         if (log_enabled(LOG_DEBUG))
             log_msg(LOG_DEBUG, "closing a connection from %s: malformed PROXY header (%s)",
                     addr_str(c->ip->addr, a, sizeof(a)), strerror(-rc));
-        peer_gone(s, c);
+        peer_gone(s, c, "bad_proxy_header");
         return -EPROTO;
     }
     if (h.family == PROXY_FAMILY_KEEP) {
@@ -609,7 +618,7 @@ static int proxy_read(server_t *s, conn_t *c) {
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return -EAGAIN;
     if (r <= 0) {
-        peer_gone(s, c);
+        peer_gone(s, c, r == 0 ? "peer_closed" : "read_error");
         return -EPIPE;
     }
     c->last_rx = s->now;
@@ -625,7 +634,7 @@ static int proxy_read(server_t *s, conn_t *c) {
             /* The bytes were in the socket a moment ago and only this thread reads it. */
             log_msg(LOG_WARN, "reading a %d-byte PROXY header got %zd: %s", k, got,
                     got < 0 ? strerror(errno) : "short read");
-            peer_gone(s, c);
+            peer_gone(s, c, "read_error");
             return -EIO;
         }
         s->count.bytes_in += (size_t)k;
@@ -637,11 +646,9 @@ static int proxy_read(server_t *s, conn_t *c) {
 
 static void fail(server_t *s, conn_t *c, uint16_t code, const char *why) {
     s->count.protocol_errors++;
-    if (log_enabled(LOG_DEBUG)) {
-        char a[INET6_ADDRSTRLEN] = "?";
-        if (c->ip)
-            addr_str(c->ip->addr, a, sizeof(a));
-        log_msg(LOG_DEBUG, "conn %s: closing with %u: %s", a, code, why);
+    if (evlog_enabled(EVLOG_PROTOCOL)) {
+        logfmt_field_t f[] = {LOGFMT_S("error", why), LOGFMT_U("code", code)};
+        evlog_conn(s, c, EVLOG_PROTOCOL, "WebSocket protocol violation", f, 2);
     }
     conn_close(s, c, code, "protocol_error");
 }
@@ -768,6 +775,24 @@ static size_t ws_process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
     return off;
 }
 
+/* Logs an answered HTTP request: its method and path (NULL before they were parsed) and the
+ * status, read back from the answer just queued (nothing else is queued before it). */
+static void log_http(server_t *s, conn_t *c, const http_request_t *req) {
+    if (!evlog_enabled(EVLOG_HTTP))
+        return;
+    unsigned status = 0;
+    const uint8_t *o = c->out.data;
+    if (c->out.len >= 12 && memcmp(o, "HTTP/1.1 ", 9) == 0)
+        status =
+            (unsigned)(o[9] - '0') * 100 + (unsigned)(o[10] - '0') * 10 + (unsigned)(o[11] - '0');
+    logfmt_field_t f[] = {
+        LOGFMT_B("method", req ? req->method.p : "-", req ? req->method.len : 1),
+        LOGFMT_B("path", req ? req->path.p : "-", req ? req->path.len : 1),
+        LOGFMT_U("status", status),
+    };
+    evlog_conn(s, c, EVLOG_HTTP, "HTTP request", f, 3);
+}
+
 /* Processes p[0..n) in the current state. Returns the bytes consumed. */
 static size_t process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
     size_t off = 0;
@@ -786,6 +811,7 @@ static size_t process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
             return off;
         if (r == -EMSGSIZE) {
             http_error(s, c, 431, "request head too large");
+            log_http(s, c, NULL);
             return n;
         }
         if (r != 0 && proxy_has_signature(p + off, n - off)) {
@@ -798,15 +824,18 @@ static size_t process(server_t *s, conn_t *c, uint8_t *p, size_t n) {
                 log_msg(LOG_DEBUG, "closing a connection from %s: PROXY header not accepted",
                         addr_str(c->ip->addr, a, sizeof(a)));
             }
-            peer_gone(s, c);
+            peer_gone(s, c, "untrusted_proxy_header");
             return n;
         }
         if (r != 0) {
             http_error(s, c, 400, "malformed HTTP request");
+            log_http(s, c, NULL);
             return n;
         }
         off += req.head_len;
-        if (!http_request(s, c, &req))
+        int upgraded = http_request(s, c, &req);
+        log_http(s, c, &req);
+        if (!upgraded)
             return n;
     }
     if (c->state == CONN_WS)
@@ -891,5 +920,5 @@ void conn_on_readable(server_t *s, conn_t *c) {
     }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return;
-    peer_gone(s, c);
+    peer_gone(s, c, r == 0 ? "peer_closed" : "read_error");
 }

@@ -123,6 +123,7 @@ int server_reload(server_t *s) {
     xfree(next);
     server_apply_caps(s);
     log_set_level((enum log_level)s->cfg.log_level);
+    log_set_format(s->cfg.log_format);
     size_t had = s->acl != NULL ? acl_count(s->acl) : 0;
     acl_destroy(s->acl);
     s->acl = acl;

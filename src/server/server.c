@@ -19,11 +19,13 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "hub/ctx.h"
+#include "hub/evlog.h"
 #include "hub/peers.h"
 #include "proto/proto.h"
 #include "proto/route.h"
 #include "server/admin.h"
 #include "server/conn.h"
+#include "server/home.h"
 #include "server/metrics.h"
 #include "server/notify.h"
 #include "server/shed.h"
@@ -210,6 +212,7 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen) {
     }
     s->fd_cap = fd_cap();
     server_apply_caps(s);
+    evlog_init(s);
     return s;
 }
 
@@ -263,6 +266,7 @@ int server_listen(server_t *s, char *err, size_t errlen) {
 void server_log_start(const server_t *s) {
     struct rlimit rl = {0, 0};
     getrlimit(RLIMIT_NOFILE, &rl);
+    home_log_start(s);
     log_msg(LOG_INFO,
             "listening on %s port %u%s; %s %s; fd limit %llu, connection cap %u "
             "(shedding above %u down to %u), %u per address",
@@ -417,6 +421,7 @@ void server_tick(server_t *s) {
     }
     if (s->cluster != NULL)
         cluster_tick(s->cluster, (uint64_t)s->now_ms, s->nconns, s->local_peers);
+    evlog_tick(s);
 }
 
 static void close_kicked(server_t *s, conn_t *c) {

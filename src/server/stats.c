@@ -61,6 +61,11 @@ void stats_write_json(server_t *s, buf_t *b) {
     field(b, "entries", s->acl != NULL ? acl_count(s->acl) : 0, 0);
     field(b, "removed_peers", s->count.acl_removed, 0);
     JW_LIT(b, "}");
+    /* Messages refused, by the error code of hub/refusal.h (both dialects). */
+    JW_LIT(b, ",\"refused_messages\":{");
+    for (int i = 0; i < REFUSAL_COUNT; i++)
+        field(b, refusal_name(i), s->count.refused_msgs[i], i == 0);
+    JW_LIT(b, "}");
     field(b, "config_reloads", s->count.reloads, 0);
     field(b, "config_reload_failures", s->count.reload_failures, 0);
     if (s->cluster != NULL) {

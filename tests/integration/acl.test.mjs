@@ -9,7 +9,7 @@ import path from 'node:path'
 import { after, describe, test } from 'node:test'
 import {
   MSG_TIMEOUT_MS, binToHex, closeAll, connect, randomBinId, randomInfoHash, randomPeerId,
-  runBinary, sleep, startServer, stats, waitForStats
+  logMessages, runBinary, sleep, startServer, stats, waitForStats
 } from './helpers.mjs'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sigtracker-acl-'))
@@ -43,7 +43,7 @@ async function reload (srv, { refused = false } = {}) {
 
 async function waitLog (srv, re) {
   const deadline = Date.now() + MSG_TIMEOUT_MS
-  while (!re.test(srv.stderr)) {
+  while (!re.test(logMessages(srv.stderr))) {
     if (Date.now() > deadline) assert.fail(`no log line matching ${re}; stderr:\n${srv.stderr}`)
     await sleep(20)
   }

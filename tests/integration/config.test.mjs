@@ -46,6 +46,8 @@ tls-cert = /etc/ssl/cert one.pem
 tls-key = " /etc/ssl/key#1.pem"
 [logging]
 log-level = warn
+log-format = json
+log-summary = 30
 [database]
 db = /var/lib/sigtracker/x.db
 db-flush = 7

@@ -108,6 +108,28 @@ export function sanitizerFindings (stderr) {
   return stderr.split('\n').filter((line) => SANITIZER_MARKERS.some((m) => line.includes(m)))
 }
 
+/**
+ * The messages of the server's log lines, decoded, one a line: the msg field of each logfmt line
+ * (--log-format text, where quotes and backslashes in a message are escaped) or JSON line; other
+ * lines (a sanitizer's report, main's "sigtracker: ..." on stderr) are kept as they are.
+ */
+export function logMessages (stderr) {
+  return stderr.split('\n').map((line) => {
+    if (line.startsWith('{')) {
+      try {
+        return JSON.parse(line).msg ?? line
+      } catch {
+        return line
+      }
+    }
+    const m = /^ts=\S+ level=\S+ msg=(?:"((?:[^"\\]|\\.)*)"|(\S*))/.exec(line)
+    if (!m) return line
+    if (m[2] !== undefined) return m[2]
+    return m[1].replace(/\\(x[0-9a-f]{2}|.)/g, (_, e) =>
+      e === 'n' ? '\n' : e === 't' ? '\t' : e[0] === 'x' && e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : e)
+  }).join('\n')
+}
+
 function tail (text, n = 4000) {
   return text.length > n ? '...' + text.slice(-n) : text
 }

@@ -201,8 +201,11 @@ describe('metrics', () => {
     }
     assert.equal((await httpGet(srv, '/health')).status, 200)
     assert.equal((await adminGet(admin, '/health')).status, 200)
+    // The admin listener's home page links what it serves, monitoring included.
+    const home = await adminGet(admin, '/')
+    assert.equal(home.status, 200)
+    for (const p of ['/metrics', '/dashboard', '/stats.json']) assert.ok(home.body.includes(`href="${p}"`), `admin / links ${p}`)
     // No WebSocket on the admin listener.
-    assert.equal((await adminGet(admin, '/')).status, 404)
     const ws = await new Promise((resolve) => {
       const req = http.get({ host: HOST, port: admin, path: '/', headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' } })
       req.on('response', (res) => { res.resume(); resolve(res.statusCode) })

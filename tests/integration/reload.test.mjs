@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import {
-  MSG_TIMEOUT_MS, closeAll, connect, randomInfoHash, randomPeerId, sleep, startServer, stats,
+  MSG_TIMEOUT_MS, closeAll, connect, logMessages, randomInfoHash, randomPeerId, sleep, startServer, stats,
   waitForStats
 } from './helpers.mjs'
 
@@ -31,7 +31,7 @@ async function reload (srv, { refused = false } = {}) {
 /** Waits until the server's stderr matches re. */
 async function waitLog (srv, re, timeoutMs = MSG_TIMEOUT_MS) {
   const deadline = Date.now() + timeoutMs
-  while (!re.test(srv.stderr)) {
+  while (!re.test(logMessages(srv.stderr))) {
     if (Date.now() > deadline) assert.fail(`no log line matching ${re}; stderr:\n${srv.stderr}`)
     await sleep(20)
   }

@@ -278,10 +278,18 @@ describe('HTTP', () => {
   })
 
   test('a plain GET of another path → 404', async () => {
-    for (const p of ['/x', '/', '/health/x', '/stats.jsonx']) {
+    for (const p of ['/x', '//', '/health/x', '/stats.jsonx']) {
       const res = await rawHttp(srv, `GET ${p} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)
       assert.equal(res.status, 404, `${p}: ${res.raw}`)
     }
+  })
+
+  test('a plain GET / → 200, a page linking the endpoints', async () => {
+    const res = await rawHttp(srv, `GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)
+    assert.equal(res.status, 200, res.raw)
+    assert.match(res.headers['content-type'], /^text\/html; charset=utf-8$/)
+    assert.match(res.body, /<a href="\/health">/)
+    assert.match(res.body, /<a href="\/stats.json">/)
   })
 
   test('bad Sec-WebSocket-Version → 426 naming version 13', async () => {
