@@ -105,6 +105,10 @@ static const opt_t opts[] = {
      "cluster: a node silent this long is dead; its peers leave and its IDs are free"},
     {"reuse-port", OPT_FLAG, offsetof(config_t, reuse_port), 0, 0, 0, "",
      "listen with SO_REUSEPORT, so several nodes on this machine share one port"},
+    {"tls-cert", OPT_STR, offsetof(config_t, tls_cert), sizeof(((config_t *)0)->tls_cert), 0, 0,
+     "path", "PEM certificate chain (leaf first) for wss:// listeners; reloaded on SIGHUP"},
+    {"tls-key", OPT_STR, offsetof(config_t, tls_key), sizeof(((config_t *)0)->tls_key), 0, 0,
+     "path", "PEM private key of --tls-cert; reloaded on SIGHUP"},
     {"test-drop-offers", OPT_FLAG, offsetof(config_t, test_drop_offers), 0, 0, 0, "",
      "TESTS ONLY: answer WebTorrent announces but never relay offers"},
 };
@@ -183,6 +187,9 @@ void config_usage(FILE *out) {
         snprintf(left, sizeof(left), "--%s%s", o->name, arg);
         fprintf(out, "  %-32s %s%s\n", left, o->help, def);
     }
+    fprintf(out, "  %-32s %s\n", "--listen <ws|wss://host:port>",
+            "listen here (repeatable, at most 8; IPv6 as [::1]); without it, --host and --port "
+            "give one ws:// listener; wss:// needs --tls-cert and --tls-key");
     fprintf(out, "  %-32s %s\n", "--help", "print this text and exit");
     fprintf(out, "  %-32s %s\n", "--version", "print the version and exit");
 }
@@ -227,6 +234,99 @@ static int set(config_t *c, const opt_t *o, const char *val) {
     return -EINVAL;
 }
 
+/* ---- listeners and TLS: --listen (repeatable), checked with --tls-cert and --tls-key ----------
+ */
+
+int config_parse_listen(const char *val, config_listen_t *l, char *err, size_t errlen) {
+    memset(l, 0, sizeof(*l));
+    const char *p;
+    if (strncmp(val, "ws://", 5) == 0) {
+        l->scheme = CONFIG_SCHEME_WS;
+        p = val + 5;
+    } else if (strncmp(val, "wss://", 6) == 0) {
+        l->scheme = CONFIG_SCHEME_WSS;
+        p = val + 6;
+    } else {
+        snprintf(err, errlen, "--listen wants ws://HOST:PORT or wss://HOST:PORT, not \"%s\"", val);
+        return -EINVAL;
+    }
+    const char *host = p, *host_end, *colon;
+    if (*p == '[') {
+        host = p + 1;
+        host_end = strchr(host, ']');
+        if (host_end == NULL || host_end[1] != ':') {
+            snprintf(err, errlen, "--listen \"%s\": an IPv6 host is written [ADDR]:PORT", val);
+            return -EINVAL;
+        }
+        colon = host_end + 1;
+    } else {
+        colon = strrchr(p, ':');
+        host_end = colon;
+    }
+    if (colon == NULL || host_end == host || (size_t)(host_end - host) >= sizeof(l->host)) {
+        snprintf(err, errlen, "--listen \"%s\": expected HOST:PORT after the scheme", val);
+        return -EINVAL;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || (*end != '\0' && strcmp(end, "/") != 0) || port < 1 ||
+        port > 65535) {
+        snprintf(err, errlen, "--listen \"%s\": the port must be 1 to 65535", val);
+        return -EINVAL;
+    }
+    memcpy(l->host, host, (size_t)(host_end - host));
+    l->port = (uint32_t)port;
+    return 0;
+}
+
+int config_has_tls(const config_t *c) {
+    for (uint32_t i = 0; i < c->nlisten; i++)
+        if (c->listen[i].scheme == CONFIG_SCHEME_WSS)
+            return 1;
+    return 0;
+}
+
+/* Handles argv[*i], which is --listen or --listen=VALUE. Returns 0 or -EINVAL (printed). */
+static int parse_listen_arg(config_t *c, const char *a, int argc, char **argv, int *i) {
+    const char *val = NULL;
+    if (a[8] == '=')
+        val = a + 9;
+    else if (*i + 1 < argc)
+        val = argv[++*i];
+    if (val == NULL) {
+        fprintf(stderr, "sigtracker: --listen needs a value (see --help)\n");
+        return -EINVAL;
+    }
+    if (c->nlisten >= CONFIG_MAX_LISTENERS) {
+        fprintf(stderr, "sigtracker: at most %d --listen are accepted\n", CONFIG_MAX_LISTENERS);
+        return -EINVAL;
+    }
+    char err[512];
+    if (config_parse_listen(val, &c->listen[c->nlisten], err, sizeof(err)) != 0) {
+        fprintf(stderr, "sigtracker: %s\n", err);
+        return -EINVAL;
+    }
+    c->nlisten++;
+    return 0;
+}
+
+/* Without --listen, --host and --port make the one ws listener; a wss listener needs both the
+ * certificate and the key. Returns 0 or -EINVAL (printed). */
+static int finish_listeners(config_t *c) {
+    if (c->nlisten == 0) {
+        c->listen[0].scheme = CONFIG_SCHEME_WS;
+        snprintf(c->listen[0].host, sizeof(c->listen[0].host), "%s", c->host);
+        c->listen[0].port = c->port;
+        c->nlisten = 1;
+    }
+    if (config_has_tls(c) && (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')) {
+        fprintf(stderr, "sigtracker: a wss:// listener needs both --tls-cert and --tls-key\n");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int config_parse(config_t *c, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -241,6 +341,12 @@ int config_parse(config_t *c, int argc, char **argv) {
         if (strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "sigtracker: unexpected argument \"%s\" (see --help)\n", a);
             return -EINVAL;
+        }
+        if (strncmp(a, "--listen", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
+            int rc = parse_listen_arg(c, a, argc, argv, &i);
+            if (rc != 0)
+                return rc;
+            continue;
         }
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
@@ -270,6 +376,8 @@ int config_parse(config_t *c, int argc, char **argv) {
         if (set(c, o, val) != 0)
             return -EINVAL;
     }
+    if (finish_listeners(c) != 0)
+        return -EINVAL;
     if (c->min_interval > c->interval) {
         fprintf(stderr, "sigtracker: --min-interval (%u) must not exceed --interval (%u)\n",
                 c->min_interval, c->interval);

@@ -3,8 +3,26 @@
 #ifndef SIG_CONFIG_CONFIG_H
 #define SIG_CONFIG_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+/* ---- listeners and TLS (issue 10) ---------------------------------------------------------- */
+
+/* Listening sockets one server may have (--listen may be repeated this often). */
+#define CONFIG_MAX_LISTENERS 8
+
+enum config_scheme {
+    CONFIG_SCHEME_WS = 0,  /* plain WebSocket and HTTP */
+    CONFIG_SCHEME_WSS = 1, /* the same over TLS (needs --tls-cert and --tls-key) */
+};
+
+/* One --listen: ws://HOST:PORT or wss://HOST:PORT (an IPv6 host in brackets). */
+typedef struct config_listen {
+    int scheme;     /* enum config_scheme */
+    char host[256]; /* address literal, without brackets */
+    uint32_t port;
+} config_listen_t;
 
 typedef struct config {
     /* Network */
@@ -57,6 +75,12 @@ typedef struct config {
     uint32_t node_timeout; /* --node-timeout: seconds without heartbeat before a node is dead */
     int reuse_port;        /* --reuse-port: SO_REUSEPORT, so several nodes share one port */
 
+    /* Listeners and TLS. Without --listen, --host and --port give one ws listener. */
+    config_listen_t listen[CONFIG_MAX_LISTENERS]; /* --listen (repeatable) */
+    uint32_t nlisten;                             /* listeners in use (at least 1 after parsing) */
+    char tls_cert[4096]; /* --tls-cert: PEM certificate chain, leaf first (reloaded on SIGHUP) */
+    char tls_key[4096];  /* --tls-key: PEM private key matching it (reloaded on SIGHUP) */
+
     /* Testing */
     int test_drop_offers; /* --test-drop-offers: never relay WebTorrent offers */
 } config_t;
@@ -67,6 +91,13 @@ void config_defaults(config_t *c);
 /* Parses argv into c (on top of the defaults). Returns 0 to run, 1 when --help or --version was
  * printed (exit 0), or -EINVAL after printing a clear error to stderr (exit 2). */
 int config_parse(config_t *c, int argc, char **argv);
+
+/* Parses one --listen value ("ws://H:P" or "wss://H:P", IPv6 as "[::1]") into l. Returns 0, or
+ * -EINVAL with a reason in err. */
+int config_parse_listen(const char *val, config_listen_t *l, char *err, size_t errlen);
+
+/* Returns 1 when some listener is wss (so the server needs a certificate). */
+int config_has_tls(const config_t *c);
 
 /* Prints the usage text, generated from the option table. */
 void config_usage(FILE *out);

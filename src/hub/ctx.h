@@ -19,6 +19,7 @@
 #include "limits/bucket.h"
 #include "cluster/cluster.h"
 #include "config/config.h"
+#include "server/tls.h"
 #include "store/store.h"
 #include "tracker/registry.h"
 #include "tracker/swarm.h"
@@ -100,6 +101,7 @@ typedef struct conn {
     wt_offer_rec_t *offers;   /* WebTorrent: offers relayed to us (allocated on first use) */
     uint8_t noffers;          /* records in use */
     uint8_t offers_cap;       /* records allocated */
+    tls_conn_t *tls;          /* TLS state on a wss listener's connection; NULL on ws */
 } conn_t;
 
 /* Counters for /stats.json; only ever incremented. */
@@ -117,10 +119,21 @@ typedef struct server_counters {
     uint64_t timeouts;
     uint64_t shed;
     uint64_t expired_peers;
-    uint64_t remote_in;  /* deliveries received from other nodes */
-    uint64_t remote_out; /* deliveries sent to other nodes */
-    uint64_t parked;     /* messages that waited for Redis or the database */
+    uint64_t remote_in;         /* deliveries received from other nodes */
+    uint64_t remote_out;        /* deliveries sent to other nodes */
+    uint64_t parked;            /* messages that waited for Redis or the database */
+    uint64_t tls_full;          /* TLS handshakes completed without resumption */
+    uint64_t tls_resumed;       /* TLS handshakes that resumed a session (ticket) */
+    uint64_t tls_errors;        /* TLS connections closed for speaking something else than TLS */
+    uint64_t tls_reloads;       /* certificate reloads that took effect */
+    uint64_t tls_reload_errors; /* certificate reloads that failed (the old one stays) */
 } server_counters_t;
+
+/* A listening socket: ws or wss (config_listen_t says which). */
+typedef struct server_listener {
+    int fd;      /* -1 when not open */
+    uint8_t tls; /* connections accepted here speak TLS */
+} server_listener_t;
 
 /* A connection addressed by its handle-table entry (see hub/peers.h). */
 typedef struct conn_ref {
@@ -144,7 +157,10 @@ typedef struct hub_node {
 typedef struct server {
     config_t cfg;
     int epfd;
-    int lfd; /* listening socket, -1 when not listening */
+    server_listener_t listeners[CONFIG_MAX_LISTENERS]; /* one per cfg.listen entry */
+    uint32_t nlisteners;                               /* open listeners */
+    tls_ctx_t *tls; /* certificate and ticket keys for wss listeners; NULL without any */
+    int sigfd;      /* the signalfd (stop signals and SIGHUP); -1 outside server_run */
     int stopping;
     uint32_t max_conns; /* effective connection cap */
     uint32_t shed_high, shed_low;

@@ -14,13 +14,20 @@ typedef struct server server_t;
  * On failure returns NULL with a human-readable reason in err. */
 server_t *server_create(const config_t *cfg, char *err, size_t errlen);
 
-/* Binds and listens on cfg->host:cfg->port. Returns 0, or -errno with a reason in err. */
+/* Binds and listens on every cfg->listen entry (ws and wss alike, all in the one epoll set).
+ * Returns 0, or -errno with a reason in err. */
 int server_listen(server_t *s, char *err, size_t errlen);
+
+/* Loads --tls-cert and --tls-key again (the loop calls it on SIGHUP). New handshakes use the new
+ * certificate; open connections keep theirs. On failure the current certificate stays and the
+ * log says why. Returns 0 (also when there is no wss listener) or a negative errno. */
+int server_tls_reload(server_t *s);
 
 /* Logs the listening address, the effective connection cap and where it came from. */
 void server_log_start(const server_t *s);
 
-/* Runs the event loop until server_stop is called or SIGINT/SIGTERM arrives; then says bye to
+/* Runs the event loop until server_stop is called or SIGINT/SIGTERM arrives (SIGHUP reloads the
+ * certificate, see server_tls_reload); then says bye to
  * every peer, flushes their output briefly, and returns 0. */
 int server_run(server_t *s);
 

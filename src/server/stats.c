@@ -47,6 +47,11 @@ void stats_write_json(server_t *s, buf_t *b) {
     field(b, "heap_bytes", alloc_bytes_in_use(), 0);
     field(b, "uptime_seconds", s->now, 0);
     field(b, "parked", s->count.parked, 0);
+    field(b, "tls_handshakes_full", s->count.tls_full, 0);
+    field(b, "tls_handshakes_resumed", s->count.tls_resumed, 0);
+    field(b, "tls_errors", s->count.tls_errors, 0);
+    field(b, "tls_reloads", s->count.tls_reloads, 0);
+    field(b, "tls_reload_errors", s->count.tls_reload_errors, 0);
     if (s->cluster != NULL) {
         /* Every node mirrors every other node's peers, so the tables give cluster-wide
          * totals; connections are summed from the nodes' heartbeats. */
