@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509err.h>
 
 #include "core/alloc.h"
 
@@ -168,7 +169,12 @@ static SSL_CTX *build_ctx(const char *cert_path, const char *key_path, char *err
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
-        ossl_reason(err, errlen, "cannot load the private key", key_path);
+        /* OpenSSL compares the key with the certificate while loading it: say so plainly. */
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+            ossl_reason(err, errlen, "the private key does not match the certificate", key_path);
+        else
+            ossl_reason(err, errlen, "cannot load the private key", key_path);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
