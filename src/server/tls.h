@@ -38,7 +38,8 @@ int tls_ctx_reload(tls_ctx_t *t, const char *cert_path, const char *key_path, ch
 /* Writes "subject ..., serial ..., expires ..." of the current leaf certificate into out. */
 void tls_ctx_describe(const tls_ctx_t *t, char *out, size_t outlen);
 
-/* Frees the context; connections still open keep their own reference. NULL is ignored. */
+/* Frees the context. Every connection made from it must be destroyed first: their output method
+ * lives here (a reload keeps it). NULL is ignored. */
 void tls_ctx_destroy(tls_ctx_t *t);
 
 /* Creates the TLS state of an accepted, non-blocking socket (server side). Returns NULL when

@@ -317,6 +317,60 @@ static void test_usage_lists_every_option(void **state) {
     assert_int_equal(r.rc, 0);
 }
 
+/* --listen: repeatable ws:// and wss:// listeners; --host/--port make the one ws listener when
+ * there is none; a wss listener needs both the certificate and the key. */
+static void test_listen(void **state) {
+    (void)state;
+    config_t c;
+    run_t r;
+    parse(&c, &r, (const char *const[]){"--host", "127.0.0.1", "--port", "9000", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(c.nlisten, 1);
+    assert_int_equal(c.listen[0].scheme, CONFIG_SCHEME_WS);
+    assert_string_equal(c.listen[0].host, "127.0.0.1");
+    assert_int_equal(c.listen[0].port, 9000);
+
+    parse(&c, &r,
+          (const char *const[]){"--listen", "ws://0.0.0.0:8000", "--listen=wss://[::1]:8443",
+                                "--tls-cert", "c.pem", "--tls-key", "k.pem", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(c.nlisten, 2);
+    assert_int_equal(c.listen[0].scheme, CONFIG_SCHEME_WS);
+    assert_string_equal(c.listen[0].host, "0.0.0.0");
+    assert_int_equal(c.listen[0].port, 8000);
+    assert_int_equal(c.listen[1].scheme, CONFIG_SCHEME_WSS);
+    assert_string_equal(c.listen[1].host, "::1");
+    assert_int_equal(c.listen[1].port, 8443);
+    assert_true(config_has_tls(&c));
+    assert_string_equal(c.tls_cert, "c.pem");
+    assert_string_equal(c.tls_key, "k.pem");
+
+    parse(&c, &r, (const char *const[]){"--listen", "wss://0.0.0.0:8443", "--tls-cert", "c", NULL});
+    assert_int_equal(r.rc, -EINVAL);
+    assert_non_null(strstr(r.err, "needs both --tls-cert and --tls-key"));
+
+    static const char *const bad[] = {"http://h:1",   "ws://h",      "ws://:80",  "ws://h:0",
+                                      "ws://h:65536", "wss://[::1]", "ws://h:8x", NULL};
+    for (const char *const *b = bad; *b; b++) {
+        parse(&c, &r, (const char *const[]){"--listen", *b, NULL});
+        assert_int_equal(r.rc, -EINVAL);
+        assert_non_null(strstr(r.err, "--listen"));
+    }
+    parse(&c, &r, (const char *const[]){"--listen", NULL});
+    assert_int_equal(r.rc, -EINVAL);
+
+    const char *many[2 * CONFIG_MAX_LISTENERS + 3];
+    int n = 0;
+    for (int i = 0; i <= CONFIG_MAX_LISTENERS; i++) {
+        many[n++] = "--listen";
+        many[n++] = "ws://127.0.0.1:1";
+    }
+    many[n] = NULL;
+    parse(&c, &r, many);
+    assert_int_equal(r.rc, -EINVAL);
+    assert_non_null(strstr(r.err, "at most"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -328,6 +382,7 @@ int main(void) {
         cmocka_unit_test(test_min_interval_rule),
         cmocka_unit_test(test_numwant_clamp),
         cmocka_unit_test(test_usage_lists_every_option),
+        cmocka_unit_test(test_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
