@@ -367,6 +367,13 @@ int config_listen_format(const config_listener_t *l, char *out, size_t outlen) {
     return snprintf(out, outlen, "%s://%s:%u", scheme, l->host, l->port);
 }
 
+int config_has_tls(const config_t *c) {
+    for (uint32_t k = 0; k < c->nlisteners; k++)
+        if (c->listeners[k].scheme == CONFIG_WSS)
+            return 1;
+    return 0;
+}
+
 static int same_listener(const config_listener_t *a, const config_listener_t *b) {
     return a->scheme == b->scheme && a->port == b->port && strcmp(a->host, b->host) == 0;
 }

@@ -48,8 +48,8 @@ typedef struct config {
     /* Network */
     char host[CONFIG_HOST_BYTES]; /* --host: address to listen on */
     uint32_t port;                /* --port */
-    /* --listen: parsed and validated; until TLS is wired the server listens on host:port only.
-     * Without --listen, listeners[0] is the ws:// listener of host and port. */
+    /* --listen: every listener the server opens (ws and wss in one epoll set). Without
+     * --listen, listeners[0] is the ws:// listener of host and port. */
     config_listener_t listeners[CONFIG_MAX_LISTENERS];
     uint32_t nlisteners; /* >= 1 after config_load */
     int listen_given;    /* 1 when the listeners came from --listen (file or command line) */
@@ -159,6 +159,10 @@ int config_listen_parse(const char *url, config_listener_t *out, const char **wh
 /* Writes a listener as a URL (the form config_listen_parse reads) into out. Returns the length
  * snprintf would have written. Pure. */
 int config_listen_format(const config_listener_t *l, char *out, size_t outlen);
+
+/* Returns 1 when some listener of c is wss:// (so the server needs --tls-cert and --tls-key),
+ * else 0. Pure. */
+int config_has_tls(const config_t *c);
 
 /* Told about one option a reload changes: its name, its running and new values as text, and
  * whether it needs a restart (then the running value is kept). */

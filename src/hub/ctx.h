@@ -22,6 +22,7 @@
 #include "hub/refusal.h"
 #include "cluster/cluster.h"
 #include "config/config.h"
+#include "server/tls.h"
 #include "store/store.h"
 #include "tracker/acl.h"
 #include "tracker/registry.h"
@@ -149,6 +150,7 @@ typedef struct conn {
     wt_offer_rec_t *offers;   /* WebTorrent: offers relayed to us (allocated on first use) */
     uint8_t noffers;          /* records in use */
     uint8_t offers_cap;       /* records allocated */
+    tls_conn_t *tls;          /* TLS state on a wss listener's connection; NULL on ws */
 } conn_t;
 
 /* Counters for /stats.json; only ever incremented. */
@@ -166,18 +168,23 @@ typedef struct server_counters {
     uint64_t timeouts;
     uint64_t shed;
     uint64_t expired_peers;
-    uint64_t remote_in;        /* deliveries received from other nodes */
-    uint64_t remote_out;       /* deliveries sent to other nodes */
-    uint64_t parked;           /* messages that waited for Redis or the database */
-    uint64_t refused_unlisted; /* announces and scraped infohashes not in the allowlist */
-    uint64_t refused_denied;   /* announces and scraped infohashes in the denylist */
-    uint64_t acl_removed;      /* memberships a reload removed from swarms no longer allowed */
-    uint64_t reloads;          /* reloads (SIGHUP) applied */
-    uint64_t reload_failures;  /* reloads refused: the running configuration was kept */
-    uint64_t proxy_headers;    /* PROXY headers taken: the connection now counts as the client */
-    uint64_t proxy_kept;       /* PROXY headers taken that name no client (LOCAL, UNKNOWN, ...) */
-    uint64_t proxy_untrusted;  /* PROXY headers from an address not trusted: closed */
-    uint64_t proxy_malformed;  /* malformed PROXY headers from a trusted address: closed */
+    uint64_t remote_in;         /* deliveries received from other nodes */
+    uint64_t remote_out;        /* deliveries sent to other nodes */
+    uint64_t parked;            /* messages that waited for Redis or the database */
+    uint64_t refused_unlisted;  /* announces and scraped infohashes not in the allowlist */
+    uint64_t refused_denied;    /* announces and scraped infohashes in the denylist */
+    uint64_t acl_removed;       /* memberships a reload removed from swarms no longer allowed */
+    uint64_t reloads;           /* reloads (SIGHUP) applied */
+    uint64_t reload_failures;   /* reloads refused: the running configuration was kept */
+    uint64_t proxy_headers;     /* PROXY headers taken: the connection now counts as the client */
+    uint64_t proxy_kept;        /* PROXY headers taken that name no client (LOCAL, UNKNOWN, ...) */
+    uint64_t proxy_untrusted;   /* PROXY headers from an address not trusted: closed */
+    uint64_t proxy_malformed;   /* malformed PROXY headers from a trusted address: closed */
+    uint64_t tls_full;          /* TLS handshakes completed without resumption */
+    uint64_t tls_resumed;       /* TLS handshakes that resumed a session (ticket) */
+    uint64_t tls_errors;        /* TLS connections closed for speaking something else than TLS */
+    uint64_t tls_reloads;       /* certificate reloads that took effect */
+    uint64_t tls_reload_errors; /* certificate reloads that failed (the old one stays) */
     /* Metrics (server/metrics.c): the counters above split by a fixed label. */
     uint64_t msg_in[MSG_TYPES];
     uint64_t msg_out[MSG_TYPES];
@@ -192,6 +199,12 @@ typedef struct server_histos {
     histo_t iteration_us; /* busy time of one loop iteration (after epoll_wait returns) */
     histo_t message_us;   /* handling of one client message, from read to answer queued */
 } server_histos_t;
+
+/* A listening socket: ws or wss (its config_listener_t says which). */
+typedef struct server_listener {
+    int fd;      /* -1 when not open */
+    uint8_t tls; /* connections accepted here speak TLS */
+} server_listener_t;
 
 /* A connection addressed by its handle-table entry (see hub/peers.h). */
 typedef struct conn_ref {
@@ -215,9 +228,11 @@ typedef struct hub_node {
 typedef struct server {
     config_t cfg;
     int epfd;
-    int lfd; /* listening socket, -1 when not listening */
-    int afd; /* the --admin-listen socket, -1 when none */
-    int sfd; /* the signalfd (stop signals and SIGHUP), -1 when not running */
+    server_listener_t listeners[CONFIG_MAX_LISTENERS]; /* one per cfg.listeners entry */
+    uint32_t nlisteners;                               /* open listeners */
+    tls_ctx_t *tls; /* certificate and ticket keys for wss listeners; NULL without any */
+    int afd;        /* the --admin-listen socket, -1 when none */
+    int sfd;        /* the signalfd (stop signals and SIGHUP), -1 when not running */
     int stopping;
     int reload_pending; /* SIGHUP arrived: reload at the end of this iteration */
     uint32_t fd_cap;    /* connections the descriptor limit allows */

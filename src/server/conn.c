@@ -2,7 +2,10 @@
  * (trusted addresses only) is parsed by ws/proxy.c, the request head by ws/http.c, frames by
  * ws/frame.c, and complete messages go to proto/proto.c. Output is appended to c->out and written
  * once per loop iteration (server.c walks the flush list), so a burst of relays to one peer costs
- * one send(). */
+ * one send(). On a wss connection (c->tls) the same batch is encrypted by one SSL_write into the
+ * TLS ciphertext buffer, which the same send() loop writes; reads go through tls_conn_read until
+ * OpenSSL has nothing buffered (see server/tls.h). A PROXY header precedes the TLS handshake: it
+ * is read from the raw socket before OpenSSL sees a byte. */
 #include "server/conn.h"
 
 #include <arpa/inet.h>
@@ -208,6 +211,7 @@ void conn_destroy(server_t *s, conn_t *c) {
     buf_dispose(&c->in);
     buf_dispose(&c->frag);
     buf_dispose(&c->out);
+    tls_conn_destroy(c->tls);
     xfree(c->offers);
     xfree(c);
 }
@@ -306,37 +310,97 @@ static void update_events(server_t *s, conn_t *c, int want_out) {
                           (want_in ? 0 : CF_READ_OFF));
 }
 
+/* Sends from b until it is empty or the socket is full. Returns the bytes sent, or -1 when the
+ * peer is gone (EPIPE, ECONNRESET): nothing more can reach it. */
+static ssize_t send_some(int fd, const buf_t *b) {
+    size_t done = 0;
+    while (done < b->len) {
+        ssize_t w = send(fd, b->data + done, b->len - done, MSG_NOSIGNAL);
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        return -1;
+    }
+    return (ssize_t)done;
+}
+
+/* The wss half of conn_flush: when the previous ciphertext is all sent, the whole pending output
+ * is encrypted at once (it has then started going out: out_partial no longer matters) and sent.
+ * Output that arrives while the socket is full waits in c->out, so the slow-reader limits see it
+ * as on a ws connection. Returns 0, or -1 when c is gone. */
+static int flush_tls(server_t *s, conn_t *c) {
+    buf_t *ct = tls_conn_out(c->tls);
+    for (;;) {
+        if (ct->len == 0) {
+            if (c->out.len == 0 || !tls_conn_established(c->tls))
+                return 0;
+            if (tls_conn_write(c->tls, c->out.data, c->out.len) != 0) {
+                s->count.tls_errors++;
+                peer_gone(s, c, "tls_error");
+                return -1;
+            }
+            c->out_partial = 0;
+            buf_dispose(&c->out);
+        }
+        ssize_t done = send_some(c->fd, ct);
+        if (done < 0) {
+            peer_gone(s, c, "write_error");
+            return -1;
+        }
+        s->count.bytes_out += (size_t)done;
+        buf_consume(ct, (size_t)done);
+        if (ct->len > 0)
+            return 0; /* the socket is full: EPOLLOUT */
+    }
+}
+
+int conn_has_output(conn_t *c) {
+    return c->out.len > 0 || (c->tls != NULL && tls_conn_out(c->tls)->len > 0);
+}
+
 void conn_flush(server_t *s, conn_t *c) {
-    if (c->out.len == 0 || c->state == CONN_DRAIN)
+    if (!conn_has_output(c) || c->state == CONN_DRAIN || (c->flags & CF_GONE))
         return;
     if (c->fd < 0) {
         buf_dispose(&c->out); /* tests and fuzzing: nobody to write to */
         c->out_partial = 0;
+    } else if (c->tls != NULL) {
+        if (flush_tls(s, c) != 0)
+            return;
     } else {
-        size_t done = 0;
-        while (done < c->out.len) {
-            ssize_t w = send(c->fd, c->out.data + done, c->out.len - done, MSG_NOSIGNAL);
-            if (w > 0) {
-                done += (size_t)w;
-                continue;
-            }
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                break;
-            /* The peer is gone (EPIPE, ECONNRESET): nothing more can reach it. */
+        ssize_t done = send_some(c->fd, &c->out);
+        if (done < 0) {
             peer_gone(s, c, "write_error");
             return;
         }
-        s->count.bytes_out += done;
-        advance_partial(c, done);
-        buf_consume(&c->out, done);
+        s->count.bytes_out += (size_t)done;
+        advance_partial(c, (size_t)done);
+        buf_consume(&c->out, (size_t)done);
     }
     if (c->out.len < s->cfg.max_outbuf)
         c->stuck_since = 0;
-    update_events(s, c, c->out.len > 0);
-    if (c->out.len == 0 && c->state == CONN_CLOSING)
+    update_events(s, c, conn_has_output(c));
+    if (!conn_has_output(c) && c->state == CONN_CLOSING)
         queue_close(s, c);
+}
+
+void conn_shutdown_write(server_t *s, conn_t *c) {
+    if (c->tls != NULL && c->fd >= 0) {
+        /* The close_notify is a courtesy: it goes out if the socket takes it now. */
+        tls_conn_close_notify(c->tls);
+        buf_t *ct = tls_conn_out(c->tls);
+        ssize_t done = send_some(c->fd, ct);
+        if (done > 0)
+            s->count.bytes_out += (size_t)done;
+        buf_dispose(ct);
+    }
+    if (c->fd >= 0 && shutdown(c->fd, SHUT_WR) != 0 && errno != ENOTCONN)
+        log_msg(LOG_DEBUG, "shutdown(%d): %s", c->fd, strerror(errno));
 }
 
 void conn_close(server_t *s, conn_t *c, uint16_t ws_code, const char *bye_reason) {
@@ -544,10 +608,15 @@ static int leave_edge(server_t *s, conn_t *c) {
 
 /* Refuses c, now counted on a client address that is at --max-per-ip, as the accept-time check
  * refuses a direct connection: 503 with Retry-After, closed. The answer is plaintext HTTP, as at
- * accept; on a listener where TLS follows the header it could only be closed. */
+ * accept; on a wss listener, where TLS follows the header and no handshake has happened, it is
+ * only closed. */
 static void refuse_over_cap(server_t *s, conn_t *c) {
     static const char body[] = "too many connections from your address\n";
     s->count.refused++;
+    if (c->tls != NULL) {
+        peer_gone(s, c, "over_cap");
+        return;
+    }
     http_reply(s, c, "503 Service Unavailable", "Retry-After: 30\r\n", "text/plain; charset=utf-8",
                body, sizeof(body) - 1);
 }
@@ -669,7 +738,7 @@ static void keep_parked(server_t *s, conn_t *c, const uint8_t *p, size_t n, buf_
     } else {
         buf_append(&c->frag, p, n);
     }
-    update_events(s, c, c->out.len > 0);
+    update_events(s, c, conn_has_output(c));
 }
 
 /* Hands a complete message to the protocol layer; owned as for keep_parked. */
@@ -893,7 +962,7 @@ void conn_resume(server_t *s, conn_t *c) {
     buf_dispose(&msg);
     if (c->state != CONN_WS)
         return;
-    update_events(s, c, c->out.len > 0);
+    update_events(s, c, conn_has_output(c));
     /* Handle what arrived meanwhile, as if it arrived now. */
     if (c->in.len > 0) {
         buf_t in = c->in;
@@ -903,11 +972,76 @@ void conn_resume(server_t *s, conn_t *c) {
             buf_append(&c->in, in.data + used, in.len - used);
         buf_dispose(&in);
     }
+    /* Input OpenSSL read before the message parked never wakes epoll: read it now. */
+    if (c->tls != NULL && c->state == CONN_WS && !(c->flags & CF_PARKED) &&
+        tls_conn_has_pending(c->tls))
+        conn_on_readable(s, c);
+}
+
+/* The wss read path: the handshake first (under --handshake-timeout, as the HTTP upgrade is),
+ * then decrypted input fed as on a ws connection, until OpenSSL holds nothing more that epoll
+ * would not report. */
+static void tls_readable(server_t *s, conn_t *c) {
+    tls_conn_t *tc = c->tls;
+    if (!tls_conn_established(tc)) {
+        int r = tls_conn_handshake(tc);
+        if (tls_conn_out(tc)->len > 0)
+            out_queue_flush(s, c);
+        if (r == -EAGAIN)
+            return;
+        if (r == -ECONNRESET) {
+            peer_gone(s, c, "peer_closed");
+            return;
+        }
+        if (r < 0) {
+            /* Garbage, plain HTTP or a broken record: the alert OpenSSL wrote (if any) goes
+             * out, then the connection closes like any other. */
+            s->count.tls_errors++;
+            if (log_enabled(LOG_DEBUG)) {
+                char a[INET6_ADDRSTRLEN];
+                log_msg(LOG_DEBUG, "TLS handshake with %s failed: not TLS 1.2/1.3",
+                        addr_str(c->ip->addr, a, sizeof(a)));
+            }
+            conn_close(s, c, 0, NULL);
+            return;
+        }
+        if (tls_conn_resumed(tc))
+            s->count.tls_resumed++;
+        else
+            s->count.tls_full++;
+    }
+    size_t got = 0;
+    while (c->state == CONN_HTTP || c->state == CONN_WS) {
+        long n = tls_conn_read(tc, s->rbuf, sizeof(s->rbuf));
+        if (n > 0) {
+            conn_feed(s, c, s->rbuf, (size_t)n);
+            got += (size_t)n;
+            /* As on ws, one read's worth per event, so one busy peer cannot starve the others;
+             * what is still in the socket wakes epoll again, what OpenSSL holds does not. */
+            if (got >= SERVER_READ_BYTES && !tls_conn_has_pending(tc))
+                break;
+            continue;
+        }
+        if (n == -EAGAIN)
+            break;
+        if (n == -EPROTO)
+            s->count.tls_errors++;
+        peer_gone(s, c, n == -EPROTO ? "tls_error" : "peer_closed");
+        return;
+    }
+    if (tls_conn_out(tc)->len > 0)
+        out_queue_flush(s, c);
 }
 
 void conn_on_readable(server_t *s, conn_t *c) {
+    /* The PROXY stage reads the raw socket (a header precedes the TLS handshake), then the
+     * connection goes on as CONN_HTTP, over TLS on a wss listener. */
     if (c->state == CONN_PROXY && proxy_read(s, c) != 0)
         return;
+    if (c->tls != NULL && (c->state == CONN_HTTP || c->state == CONN_WS)) {
+        tls_readable(s, c);
+        return;
+    }
     ssize_t r;
     do {
         r = read(c->fd, s->rbuf, sizeof(s->rbuf));

@@ -37,6 +37,13 @@ void conn_on_readable(server_t *s, conn_t *c);
 /* Writes queued output. Called from the flush list and on EPOLLOUT. */
 void conn_flush(server_t *s, conn_t *c);
 
+/* Returns 1 while c has bytes to write: frames in c->out, or TLS ciphertext not yet sent. */
+int conn_has_output(conn_t *c);
+
+/* Half-closes c's socket once its output is written: on wss a close_notify goes first (if the
+ * socket takes it at once). The loop calls it before reading until the peer's EOF. */
+void conn_shutdown_write(server_t *s, conn_t *c);
+
 /* Drops every queued frame that has not started going out (a partly written frame is kept whole,
  * so the stream stays well-formed). Returns the bytes dropped. */
 size_t conn_drop_output(conn_t *c);

@@ -72,27 +72,50 @@ void home_base_url(const char *scheme, const char *host, unsigned port, char *ba
 }
 
 void home_log_start(const server_t *s) {
-    char ws[CONFIG_HOST_BYTES + 32], http[CONFIG_HOST_BYTES + 32];
-    char health[sizeof(http) + 16], stats[sizeof(http) + 16], metrics[sizeof(http) + 16],
-        dash[sizeof(http) + 16];
-    home_base_url("ws", s->cfg.host, s->cfg.port, ws, sizeof(ws));
-    strcat(ws, "/");
-    home_base_url("http", s->cfg.host, s->cfg.port, http, sizeof(http));
+    /* The first listener of each scheme gives the WebSocket URLs; monitoring is on the admin
+     * listener when there is one, else on the first listener (https when that one is wss). */
+    char ws[CONFIG_HOST_BYTES + 32] = "", wss[CONFIG_HOST_BYTES + 32] = "";
+    char http[CONFIG_HOST_BYTES + 32] = "", mon[CONFIG_HOST_BYTES + 32] = "";
+    for (uint32_t i = 0; i < s->cfg.nlisteners; i++) {
+        const config_listener_t *l = &s->cfg.listeners[i];
+        int tls = l->scheme == CONFIG_WSS;
+        char *dst = tls ? wss : ws;
+        if (dst[0] == '\0') {
+            home_base_url(tls ? "wss" : "ws", l->host, l->port, dst, sizeof(ws));
+            strcat(dst, "/");
+        }
+        if (http[0] == '\0')
+            home_base_url(tls ? "https" : "http", l->host, l->port, http, sizeof(http));
+    }
+    snprintf(mon, sizeof(mon), "%s", http);
+    if (s->cfg.admin_listen[0] != '\0') {
+        config_listener_t a;
+        const char *why = NULL;
+        char url[sizeof(s->cfg.admin_listen) + 8];
+        snprintf(url, sizeof(url), "ws://%s", s->cfg.admin_listen);
+        if (config_listen_parse(url, &a, &why) == 0)
+            home_base_url("http", a.host, a.port, mon, sizeof(mon));
+    }
+    char health[sizeof(http) + 16], stats[sizeof(mon) + 16], metrics[sizeof(mon) + 16],
+        dash[sizeof(mon) + 16];
     snprintf(health, sizeof(health), "%s/health", http);
-    snprintf(stats, sizeof(stats), "%s/stats.json", http);
-    /* /metrics and /dashboard are named here for the operator's sake; GET / links only what
-     * this listener serves (the table above). */
-    snprintf(metrics, sizeof(metrics), "%s/metrics", http);
-    snprintf(dash, sizeof(dash), "%s/dashboard", http);
+    snprintf(stats, sizeof(stats), "%s/stats.json", mon);
+    snprintf(metrics, sizeof(metrics), "%s/metrics", mon);
+    snprintf(dash, sizeof(dash), "%s/dashboard", mon);
     char msg[64];
     snprintf(msg, sizeof(msg), "sigtracker %s started", SIGTRACKER_VERSION);
-    logfmt_field_t f[] = {
-        LOGFMT_S("version", SIGTRACKER_VERSION),
-        LOGFMT_S("ws", ws),
-        LOGFMT_S("health", health),
-        LOGFMT_S("stats", stats),
-        LOGFMT_S("metrics", metrics),
-        LOGFMT_S("dashboard", dash),
-    };
-    log_event(LOG_INFO, msg, f, sizeof(f) / sizeof(f[0]));
+    logfmt_field_t f[7];
+    size_t n = 0;
+    f[n++] = LOGFMT_S("version", SIGTRACKER_VERSION);
+    if (ws[0])
+        f[n++] = LOGFMT_S("ws", ws);
+    if (wss[0])
+        f[n++] = LOGFMT_S("wss", wss);
+    f[n++] = LOGFMT_S("health", health);
+    if ((s->cfg.admin_listen[0] != '\0') || s->cfg.public_metrics) {
+        f[n++] = LOGFMT_S("stats", stats);
+        f[n++] = LOGFMT_S("metrics", metrics);
+        f[n++] = LOGFMT_S("dashboard", dash);
+    }
+    log_event(LOG_INFO, msg, f, n);
 }

@@ -7,7 +7,8 @@
  * origins, trusted proxies), so live connections follow at once. The few values derived from
  * the configuration (the connection cap and shedding marks, the log level) are recomputed here.
  * Settings that need a restart are set back to their running values first (config.c knows
- * which), and each is named in the log. */
+ * which), and each is named in the log. The TLS certificate and key are loaded again last
+ * (server_tls_reload): a new context for new handshakes, while open connections keep theirs. */
 #include "server/server.h"
 
 #include <errno.h>
@@ -52,13 +53,29 @@ int server_load_access_list(server_t *s, char *err, size_t errlen) {
 }
 
 int server_tls_reload(server_t *s, const config_t *next, char *err, size_t errlen) {
-    /* TLS is not served yet, so there are no certificates to reread. The TLS work fills this
-     * in: load next->tls_cert and next->tls_key into a fresh context, and on success swap it in
-     * for new handshakes (live TLS connections keep the context they started with). */
-    (void)s;
-    (void)next;
-    (void)err;
-    (void)errlen;
+    /* The listeners need a restart to change, so the running ones say whether there is a
+     * context to reload: next may name wss:// listeners that are not open (they are kept from
+     * the running configuration) or none at all. */
+    if (s->tls == NULL)
+        return 0;
+    char why[CONFIG_PATH_BYTES + 256] = "", desc[512];
+    int rc = 0;
+    if (next->tls_cert[0] == '\0' || next->tls_key[0] == '\0') {
+        snprintf(why, sizeof(why), "wss:// listeners are open, so tls-cert and tls-key must stay");
+        rc = -EINVAL;
+    } else {
+        rc = tls_ctx_reload(s->tls, next->tls_cert, next->tls_key, why, sizeof(why));
+    }
+    tls_ctx_describe(s->tls, desc, sizeof(desc));
+    if (rc != 0) {
+        s->count.tls_reload_errors++;
+        snprintf(err, errlen, "certificate reload failed, keeping the current one (%s): %s", desc,
+                 why);
+        return rc;
+    }
+    /* Committed: nothing after this hook can refuse the reload. */
+    s->count.tls_reloads++;
+    log_msg(LOG_INFO, "certificate reloaded: %s; open connections keep theirs", desc);
     return 0;
 }
 

@@ -31,7 +31,7 @@
 #include "server/shed.h"
 #include "ws/frame.h"
 
-/* Descriptors kept back from the connection cap for the listener, epoll, the signalfd, SQLite
+/* Descriptors kept back from the connection cap for the listeners, epoll, the signalfd, SQLite
  * (two connections, WAL and shared-memory files) and logs. */
 #define SERVER_RESERVED_FDS 32
 /* Events handled per epoll_wait call. */
@@ -47,8 +47,8 @@
 /* Milliseconds the shutdown waits for goodbyes and close frames to be written. */
 #define SERVER_SHUTDOWN_GRACE_MS 1000
 /* Markers in epoll data for the descriptors that are not connections (the cluster's own are
- * recognised by cluster_owns). */
-static char listener_marker, signal_marker, store_marker;
+ * recognised by cluster_owns, listeners by their address in s->listeners). */
+static char signal_marker, store_marker;
 
 static uint64_t mono_ns(void) {
     struct timespec ts;
@@ -73,6 +73,13 @@ static void loop_signals(sigset_t *mask) {
     sigaddset(mask, SIGINT);
     sigaddset(mask, SIGTERM);
     sigaddset(mask, SIGHUP);
+}
+
+/* Returns the listener whose epoll data is p, or NULL. */
+static server_listener_t *listener_of(server_t *s, void *p) {
+    uintptr_t a = (uintptr_t)p, lo = (uintptr_t)&s->listeners[0],
+              hi = (uintptr_t)&s->listeners[CONFIG_MAX_LISTENERS];
+    return a >= lo && a < hi ? (server_listener_t *)p : NULL;
 }
 
 static uint32_t fd_cap(void) {
@@ -179,7 +186,8 @@ server_t *server_create(const config_t *cfg, char *err, size_t errlen) {
     signal(SIGPIPE, SIG_IGN);
     server_t *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
-    s->lfd = -1;
+    for (uint32_t i = 0; i < CONFIG_MAX_LISTENERS; i++)
+        s->listeners[i].fd = -1;
     s->afd = -1;
     s->epfd = -1;
     s->sfd = -1;
@@ -226,16 +234,26 @@ void server_apply_caps(server_t *s) {
         s->shed_low = s->shed_high;
 }
 
-int server_listen(server_t *s, char *err, size_t errlen) {
+int server_load_tls(server_t *s, char *err, size_t errlen) {
+    if (!config_has_tls(&s->cfg) || s->tls != NULL)
+        return 0;
+    s->tls = tls_ctx_create(s->cfg.tls_cert, s->cfg.tls_key, err, errlen);
+    return s->tls != NULL ? 0 : -EINVAL;
+}
+
+/* Opens one listener (bound, listening, in the epoll set). Returns 0 or -errno with a reason. */
+static int listen_one(server_t *s, const config_listener_t *l, server_listener_t *out, char *err,
+                      size_t errlen) {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char port[16];
-    snprintf(port, sizeof(port), "%u", s->cfg.port);
-    int rc = getaddrinfo(s->cfg.host[0] ? s->cfg.host : NULL, port, &hints, &res);
+    char port[16], url[CONFIG_HOST_BYTES + 32];
+    snprintf(port, sizeof(port), "%u", l->port);
+    config_listen_format(l, url, sizeof(url));
+    int rc = getaddrinfo(l->host[0] ? l->host : NULL, port, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve --host %s: %s", s->cfg.host, gai_strerror(rc));
+        snprintf(err, errlen, "cannot resolve %s: %s", url, gai_strerror(rc));
         return -EINVAL;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -244,36 +262,56 @@ int server_listen(server_t *s, char *err, size_t errlen) {
         (s->cfg.reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
         int e = errno;
-        snprintf(err, errlen, "cannot listen on %s port %u: %s", s->cfg.host, s->cfg.port,
-                 strerror(e));
+        snprintf(err, errlen, "cannot listen on %s: %s", url, strerror(e));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(res);
         return -e;
     }
     freeaddrinfo(res);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_marker};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = out};
     if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         int e = errno;
-        snprintf(err, errlen, "cannot watch the listening socket: %s", strerror(e));
+        snprintf(err, errlen, "cannot watch the listening socket of %s: %s", url, strerror(e));
         close(fd);
         return -e;
     }
-    s->lfd = fd;
+    out->fd = fd;
+    out->tls = l->scheme == CONFIG_WSS;
+    return 0;
+}
+
+int server_listen(server_t *s, char *err, size_t errlen) {
+    for (uint32_t i = 0; i < s->cfg.nlisteners; i++) {
+        int rc = listen_one(s, &s->cfg.listeners[i], &s->listeners[i], err, errlen);
+        if (rc != 0)
+            return rc; /* server_destroy closes the ones already open */
+        s->nlisteners = i + 1;
+    }
     return admin_listen(s, err, errlen);
 }
 
 void server_log_start(const server_t *s) {
     struct rlimit rl = {0, 0};
     getrlimit(RLIMIT_NOFILE, &rl);
+    for (uint32_t i = 0; i < s->nlisteners; i++) {
+        char url[CONFIG_HOST_BYTES + 32];
+        config_listen_format(&s->cfg.listeners[i], url, sizeof(url));
+        log_msg(LOG_INFO, "listening on %s", url);
+    }
+    if (s->tls != NULL) {
+        char desc[512];
+        tls_ctx_describe(s->tls, desc, sizeof(desc));
+        log_msg(LOG_INFO, "TLS certificate: %s (reloaded on SIGHUP)", desc);
+    }
     home_log_start(s);
     log_msg(LOG_INFO,
-            "listening on %s port %u%s; %s %s; fd limit %llu, connection cap %u "
+            "listening on %u socket%s%s; %s %s; fd limit %llu, connection cap %u "
             "(shedding above %u down to %u), %u per address",
-            s->cfg.host, s->cfg.port, s->cfg.reuse_port ? " (shared: SO_REUSEPORT)" : "",
-            s->cluster ? "cluster" : "database", s->cluster ? s->cfg.cluster : s->cfg.db_path,
-            (unsigned long long)rl.rlim_cur, s->max_conns, s->shed_high, s->shed_low,
-            s->cfg.max_per_ip);
+            s->nlisteners, s->nlisteners == 1 ? "" : "s",
+            s->cfg.reuse_port ? " (shared: SO_REUSEPORT)" : "", s->cluster ? "cluster" : "database",
+            s->cluster ? s->cfg.cluster : s->cfg.db_path, (unsigned long long)rl.rlim_cur,
+            s->max_conns, s->shed_high, s->shed_low, s->cfg.max_per_ip);
     if (s->cluster != NULL)
         log_msg(LOG_INFO,
                 "cluster node %016llx (node timeout %u s); infohash records live in Redis, "
@@ -288,11 +326,6 @@ void server_log_start(const server_t *s) {
                 acl_mode(s->acl) == ACL_ALLOW ? "allowlist" : "denylist",
                 acl_mode(s->acl) == ACL_ALLOW ? s->cfg.allowlist : s->cfg.denylist,
                 acl_count(s->acl));
-    if (s->cfg.listen_given)
-        log_msg(LOG_WARN,
-                "%u --listen addresses configured, but this build serves --host and --port "
-                "only (%s port %u)",
-                s->cfg.nlisteners, s->cfg.host, s->cfg.port);
 }
 
 void server_stop(server_t *s) {
@@ -301,10 +334,23 @@ void server_stop(server_t *s) {
 
 static void mark_dead(server_t *s, conn_t *c);
 
+/* Sets the events of every listener (EPOLLIN, or none while accepting is paused). Returns 0, or
+ * -errno when one of them could not be changed (the others are). */
+static int listeners_watch(server_t *s, uint32_t events) {
+    int rc = 0;
+    for (uint32_t i = 0; i < s->nlisteners; i++) {
+        struct epoll_event ev = {.events = events, .data.ptr = &s->listeners[i]};
+        if (s->listeners[i].fd >= 0 &&
+            epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->listeners[i].fd, &ev) != 0)
+            rc = -errno;
+    }
+    return rc;
+}
+
 static void pause_accept(server_t *s) {
-    struct epoll_event ev = {.events = 0, .data.ptr = &listener_marker};
-    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) != 0) {
-        log_msg(LOG_WARN, "cannot pause the listener: %s", strerror(errno));
+    int rc = listeners_watch(s, 0);
+    if (rc != 0) {
+        log_msg(LOG_WARN, "cannot pause the listeners: %s", strerror(-rc));
         return;
     }
     s->accept_paused_until = s->now + SERVER_ACCEPT_BACKOFF_SECONDS;
@@ -312,14 +358,14 @@ static void pause_accept(server_t *s) {
             SERVER_ACCEPT_BACKOFF_SECONDS, s->nconns);
 }
 
-static void on_accept(server_t *s) {
+static void on_accept(server_t *s, server_listener_t *l) {
     static const char refusal[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n"
                                   "Content-Length: 20\r\nConnection: close\r\n\r\n"
                                   "server at capacity\r\n";
     for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT; i++) {
         struct sockaddr_storage addr;
         socklen_t len = sizeof(addr);
-        int fd = accept4(s->lfd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(l->fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 pause_accept(s);
@@ -336,6 +382,12 @@ static void on_accept(server_t *s) {
         /* Without TCP_NODELAY small frames wait for acknowledgements; the connection still
          * works, so a failure is not fatal. */
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (l->tls && (c->tls = tls_conn_create(s->tls, fd)) == NULL) {
+            log_msg(LOG_WARN, "cannot create the TLS state of a new connection");
+            c->flags |= CF_GONE;
+            mark_dead(s, c);
+            continue;
+        }
         int rc = conn_watch(s, c);
         if (rc != 0) {
             log_msg(LOG_WARN, "epoll_ctl(ADD) for a new connection: %s", strerror(-rc));
@@ -412,12 +464,12 @@ void server_tick(server_t *s) {
         store_flush(s->store, s->wall);
         s->next_flush_db = s->now + cfg->db_flush;
     }
-    if (s->accept_paused_until && (int32_t)(s->now - s->accept_paused_until) >= 0 && s->lfd >= 0) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_marker};
-        if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) == 0)
+    if (s->accept_paused_until && (int32_t)(s->now - s->accept_paused_until) >= 0) {
+        int rc = listeners_watch(s, EPOLLIN);
+        if (rc == 0)
             s->accept_paused_until = 0;
         else
-            log_msg(LOG_WARN, "cannot resume the listener: %s", strerror(errno));
+            log_msg(LOG_WARN, "cannot resume the listeners: %s", strerror(-rc));
     }
     if (s->cluster != NULL)
         cluster_tick(s->cluster, (uint64_t)s->now_ms, s->nconns, s->local_peers);
@@ -458,10 +510,10 @@ void server_end_iteration(server_t *s) {
         c->flags &= (uint16_t)~CF_CLOSE_QUEUED;
         if ((c->flags & CF_GONE) || c->fd < 0 || c->state == CONN_DRAIN) {
             conn_destroy(s, c);
-        } else if (c->state == CONN_CLOSING && c->out.len == 0) {
+        } else if (c->state == CONN_CLOSING && !conn_has_output(c)) {
             /* Everything is written: half-close, then read until the peer's EOF (or the
              * linger deadline), so unread input cannot turn our last frames into a reset. */
-            shutdown(c->fd, SHUT_WR);
+            conn_shutdown_write(s, c);
             c->state = CONN_DRAIN;
         }
         /* Otherwise output is still pending; conn_flush requeues it once written. */
@@ -501,8 +553,9 @@ static void handle_events(server_t *s, int timeout_ms) {
         if (s->cluster != NULL && i > 0 && i % SERVER_EVENTS_PER_DRAIN == 0)
             cluster_drain(s->cluster);
         void *p = evs[i].data.ptr;
-        if (p == &listener_marker) {
-            on_accept(s);
+        server_listener_t *l = listener_of(s, p);
+        if (l != NULL) {
+            on_accept(s, l);
         } else if (p == &s->afd) {
             admin_accept(s);
         } else if (p == &signal_marker) {
@@ -556,9 +609,10 @@ int server_run(server_t *s) {
     }
     notified(notify_stopping(), "stopping");
     log_msg(LOG_INFO, "shutting down: saying bye to %u connections", s->nconns);
-    if (s->lfd >= 0) {
-        close(s->lfd);
-        s->lfd = -1;
+    for (uint32_t i = 0; i < s->nlisteners; i++) {
+        if (s->listeners[i].fd >= 0)
+            close(s->listeners[i].fd);
+        s->listeners[i].fd = -1;
     }
     admin_close(s);
     for (conn_t *c = s->conns; c; c = c->next)
@@ -598,9 +652,12 @@ void server_destroy(server_t *s) {
     buf_dispose(&s->scratch);
     hmap_each(&s->ips, free_ip, NULL);
     hmap_dispose(&s->ips);
-    if (s->lfd >= 0)
-        close(s->lfd);
+    for (uint32_t i = 0; i < CONFIG_MAX_LISTENERS; i++)
+        if (s->listeners[i].fd >= 0)
+            close(s->listeners[i].fd);
     admin_close(s);
+    /* After the connections: each of their SSL objects held a reference to the context. */
+    tls_ctx_destroy(s->tls);
     if (s->epfd >= 0)
         close(s->epfd);
     xfree(s);

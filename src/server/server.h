@@ -23,10 +23,18 @@ void server_apply_caps(server_t *s);
  * line in err: a configuration error (main exits 2). Call once, after server_create. */
 int server_load_access_list(server_t *s, char *err, size_t errlen);
 
-/* Binds and listens on cfg->host:cfg->port. Returns 0, or -errno with a reason in err. */
+/* Loads --tls-cert and --tls-key into the TLS context of the wss:// listeners (none is loaded
+ * when no listener is wss). Returns 0, or a negative errno with a reason naming the file in err:
+ * a configuration error (main exits 2). Call once, after server_create, before server_listen. */
+int server_load_tls(server_t *s, char *err, size_t errlen);
+
+/* Binds and listens on every cfg->listeners entry (ws and wss alike, all in the one epoll set,
+ * each with SO_REUSEPORT under --reuse-port). Returns 0, or -errno with a reason in err; the
+ * listeners already open are closed by server_destroy. */
 int server_listen(server_t *s, char *err, size_t errlen);
 
-/* Logs the listening address, the effective connection cap and where it came from. */
+/* Logs the listening addresses, the certificate, the effective connection cap and where it came
+ * from. */
 void server_log_start(const server_t *s);
 
 /* Runs the event loop until server_stop is called or SIGINT/SIGTERM arrives; then says bye to
@@ -51,10 +59,12 @@ void server_destroy(server_t *s);
 int server_reload(server_t *s);
 
 /* The TLS hook of a reload, called with the configuration about to be applied after everything
- * else that can fail has succeeded: when it returns 0 the reload is committed, so it may load
- * next->tls_cert and next->tls_key into a new TLS context and swap it in for new handshakes.
- * Returns 0, or a negative errno with a reason in err, which refuses the whole reload (the
- * running certificates stay). TLS is not served yet: it returns 0. Event-loop thread. */
+ * else that can fail has succeeded: when it returns 0 the reload is committed. With wss://
+ * listeners open it loads next->tls_cert and next->tls_key again (the same or new paths) and, on
+ * success, new handshakes use them while open connections keep the certificate they started with
+ * (counted in tls_reloads). Returns 0 (also when no listener is wss), or a negative errno with a
+ * reason in err, which refuses the whole reload: the running certificate and configuration stay
+ * (counted in tls_reload_errors). Event-loop thread. */
 int server_tls_reload(server_t *s, const config_t *next, char *err, size_t errlen);
 
 /* Advances the server's clocks (monotonic seconds and milliseconds, wall time). The loop calls it

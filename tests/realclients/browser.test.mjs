@@ -41,3 +41,23 @@ for (const version of VERSIONS) {
       assert.equal(got.sha256, seeded.sha256, `SHA-256 of the received file differs${why()}`)
     })
 }
+
+test(`${VERSIONS[0].name}: a browser fetches a seeded file through the tracker over wss://`,
+  { timeout: TRANSFER_TIMEOUT_MS + 45000, skip: process.env.SIGTRACKER_BIN ? false : 'the reference tracker has no TLS listener' },
+  async (t) => {
+    const tr = await startTracker({ tls: true })
+    try {
+      const r = await runBrowserTransfer({
+        origin: web.origin, trackerUrl: tr.tlsUrl, version: VERSIONS[0], timeoutMs: TRANSFER_TIMEOUT_MS
+      })
+      const why = () => `\n--- page logs ---\n${r.log.join('\n')}\n--- tracker log ---\n${tr.logs()}`
+      assert.ok(!r.error, `${r.error}${why()}`)
+      assert.deepEqual(r.seeded.announce, [tr.tlsUrl], `the seeder must announce only over wss${why()}`)
+      assert.ok(!r.got.error, `${r.got.error}${why()}`)
+      assert.deepEqual(r.got.announce, [tr.tlsUrl], `the leecher must announce only over wss${why()}`)
+      assert.equal(r.got.length, FILE_SIZE, `wrong length${why()}`)
+      assert.equal(r.got.sha256, r.seeded.sha256, `SHA-256 of the received file differs${why()}`)
+    } finally {
+      await tr.stop()
+    }
+  })

@@ -11,7 +11,7 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const PEER_SCRIPT = path.join(here, 'node-peer.mjs')
 
 class PeerProcess {
-  constructor (role, url, infoHash, message) {
+  constructor (role, url, infoHash, message, caFile) {
     this.role = role
     this.message = message
     this.events = []
@@ -19,7 +19,8 @@ class PeerProcess {
     this.waiters = []
     this.exit = null
     this.child = spawn(process.execPath, [PEER_SCRIPT, role, url, infoHash, message], {
-      stdio: ['pipe', 'pipe', 'pipe']
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: caFile ? { ...process.env, NODE_EXTRA_CA_CERTS: caFile } : process.env
     })
     let buf = ''
     this.child.stdout.setEncoding('utf8')
@@ -104,7 +105,7 @@ const gotText = (text) => (e) => e.ev === 'data' && e.text === text
  *                                   answered, before the leecher starts; if it throws, `error`
  *                                   says so and no leecher is started
  */
-export async function runNodePair ({ url, windowMs, seederAnnounceMs = 20000, leecherUrl = url, beforeLeecher }) {
+export async function runNodePair ({ url, windowMs, seederAnnounceMs = 20000, leecherUrl = url, beforeLeecher, caFile }) {
   const infoHash = randomBytes(20).toString('hex')
   const nonce = randomBytes(4).toString('hex')
   const seederMsg = `hello from seeder ${nonce}`
@@ -126,7 +127,7 @@ export async function runNodePair ({ url, windowMs, seederAnnounceMs = 20000, le
     transcript: ''
   }
 
-  const seeder = new PeerProcess('seeder', url, infoHash, seederMsg)
+  const seeder = new PeerProcess('seeder', url, infoHash, seederMsg, caFile)
   let leecher = null
   try {
     // The seeder is in the swarm first, as in real life; its announce is sent only after its
@@ -142,7 +143,7 @@ export async function runNodePair ({ url, windowMs, seederAnnounceMs = 20000, le
       }
     }
 
-    leecher = new PeerProcess('leecher', leecherUrl, infoHash, leecherMsg)
+    leecher = new PeerProcess('leecher', leecherUrl, infoHash, leecherMsg, caFile)
     const deadline = Date.now() + windowMs
     await Promise.all([
       seeder.waitFor(gotText(leecherMsg), deadline),

@@ -17,7 +17,7 @@
 //
 // Returns { url, kind, port, noRelay, logs(), stop() }.
 
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -42,31 +42,44 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export async function startTracker (opts = {}) {
   const noRelay = Boolean(opts.noRelay) || process.env.TRACKER_NO_RELAY === '1'
-  if (process.env.SIGTRACKER_BIN) return startBinary(process.env.SIGTRACKER_BIN, noRelay)
+  if (process.env.SIGTRACKER_BIN) return startBinary(process.env.SIGTRACKER_BIN, noRelay, Boolean(opts.tls))
+  if (opts.tls) throw new Error('the reference tracker has no TLS listener')
   return startReference(noRelay)
 }
 
 // --------------------------------------------------------------------------------------------
 // Our binary
 
-async function startBinary (bin, noRelay) {
+async function startBinary (bin, noRelay, tls) {
   const extra = (process.env.SIGTRACKER_ARGS || '').split(/\s+/).filter(Boolean)
   // The free port can be taken between probing and binding: if the process exits during
   // start-up, try again (twice) with another port. A process that hangs is not retried.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startBinaryOnce(bin, noRelay, extra)
+      return await startBinaryOnce(bin, noRelay, extra, tls)
     } catch (err) {
       if (!err.exitedEarly || attempt >= 3) throw err
     }
   }
 }
 
-async function startBinaryOnce (bin, noRelay, extra) {
+async function startBinaryOnce (bin, noRelay, extra, tls) {
   const port = await freePort()
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sigtracker-rc-'))
   const args = ['--host', HOST, '--port', String(port), '--db', path.join(dir, 't.db'),
     '--log-level', 'warn']
+  // With tls: a self-signed certificate for 127.0.0.1 and a wss listener next to the ws one (the
+  // clients trust it through NODE_EXTRA_CA_CERTS=caFile).
+  let tlsPort = 0
+  const caFile = path.join(dir, 'cert.pem')
+  if (tls) {
+    tlsPort = await freePort()
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+      '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', path.join(dir, 'key.pem'), '-out', caFile], { stdio: 'ignore' })
+    args.push('--listen', `ws://${HOST}:${port}`, '--listen', `wss://${HOST}:${tlsPort}`,
+      '--tls-cert', caFile, '--tls-key', path.join(dir, 'key.pem'))
+  }
   if (noRelay) args.push('--test-drop-offers')
   args.push(...extra)
 
@@ -124,6 +137,8 @@ async function startBinaryOnce (bin, noRelay, extra) {
   return {
     kind: 'sigtracker',
     url: `ws://${HOST}:${port}`,
+    tlsUrl: tls ? `wss://${HOST}:${tlsPort}` : null,
+    caFile: tls ? caFile : null,
     port,
     noRelay,
     logs: () => output,

@@ -857,6 +857,68 @@ static void test_no_leaks(void **state) {
     assert_int_equal(alloc_bytes_in_use(), heap0);
 }
 
+/* --listen on the command line (the TLS branch's cases, in this parser's words): repeatable
+ * ws:// and wss:// listeners, --host/--port make the one ws listener when there is none, a wss
+ * listener needs both the certificate and the key, config_has_tls says when one is wss. */
+static void test_listen_command_line(void **state) {
+    (void)state;
+    static config_t c;
+    run_t r;
+    parse(&c, &r, (const char *const[]){"--host", "127.0.0.1", "--port", "9000", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(c.nlisteners, 1);
+    assert_int_equal(c.listeners[0].scheme, CONFIG_WS);
+    assert_string_equal(c.listeners[0].host, "127.0.0.1");
+    assert_int_equal(c.listeners[0].port, 9000);
+    assert_false(config_has_tls(&c));
+
+    parse(&c, &r,
+          (const char *const[]){"--listen", "ws://0.0.0.0:8000", "--listen=wss://[::1]:8443",
+                                "--tls-cert", "c.pem", "--tls-key", "k.pem", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(c.nlisteners, 2);
+    assert_int_equal(c.listeners[0].scheme, CONFIG_WS);
+    assert_string_equal(c.listeners[0].host, "0.0.0.0");
+    assert_int_equal(c.listeners[0].port, 8000);
+    assert_int_equal(c.listeners[1].scheme, CONFIG_WSS);
+    assert_string_equal(c.listeners[1].host, "::1");
+    assert_int_equal(c.listeners[1].port, 8443);
+    assert_true(config_has_tls(&c));
+    assert_string_equal(c.tls_cert, "c.pem");
+    assert_string_equal(c.tls_key, "k.pem");
+
+    parse(&c, &r, (const char *const[]){"--listen", "wss://0.0.0.0:8443", NULL});
+    assert_int_equal(r.rc, -EINVAL);
+    assert_non_null(strstr(r.err, "wss://0.0.0.0:8443 needs tls-cert and tls-key"));
+    parse(&c, &r, (const char *const[]){"--listen", "wss://0.0.0.0:8443", "--tls-cert", "c", NULL});
+    assert_int_equal(r.rc, -EINVAL);
+    assert_non_null(strstr(r.err, "--tls-cert needs tls-key too"));
+
+    static const char *const bad[] = {"http://h:1",   "ws://h",      "ws://:80",  "ws://h:0",
+                                      "ws://h:65536", "wss://[::1]", "ws://h:8x", NULL};
+    for (const char *const *b = bad; *b; b++) {
+        parse(&c, &r, (const char *const[]){"--listen", *b, NULL});
+        assert_int_equal(r.rc, -EINVAL);
+        assert_non_null(strstr(r.err, "--listen"));
+        assert_non_null(strstr(r.err, "wants ws://HOST:PORT or wss://HOST:PORT"));
+    }
+    parse(&c, &r, (const char *const[]){"--listen", NULL});
+    assert_int_equal(r.rc, -EINVAL);
+
+    const char *many[2 * CONFIG_MAX_LISTENERS + 3];
+    char ports[CONFIG_MAX_LISTENERS + 1][32];
+    int n = 0;
+    for (int i = 0; i <= CONFIG_MAX_LISTENERS; i++) {
+        snprintf(ports[i], sizeof(ports[i]), "ws://127.0.0.1:%d", 1000 + i);
+        many[n++] = "--listen";
+        many[n++] = ports[i];
+    }
+    many[n] = NULL;
+    parse(&c, &r, many);
+    assert_int_equal(r.rc, -EINVAL);
+    assert_non_null(strstr(r.err, "CONFIG_MAX_LISTENERS"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -878,6 +940,7 @@ int main(void) {
         cmocka_unit_test(test_reload_merge),
         cmocka_unit_test(test_parse_with_file),
         cmocka_unit_test(test_no_leaks),
+        cmocka_unit_test(test_listen_command_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
