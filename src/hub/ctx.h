@@ -22,11 +22,15 @@
 #include "hub/refusal.h"
 #include "cluster/cluster.h"
 #include "config/config.h"
-#include "server/tls.h"
 #include "store/store.h"
 #include "tracker/acl.h"
 #include "tracker/registry.h"
 #include "tracker/swarm.h"
+
+/* TLS state (server/tls.h), opaque here: the seam does not depend on the server. C11 allows
+ * the typedefs to be repeated there. */
+typedef struct tls_ctx tls_ctx_t;
+typedef struct tls_conn tls_conn_t;
 
 /* Bytes read from a socket per read() call, and the size of the shared read buffer. */
 #define SERVER_READ_BYTES 65536

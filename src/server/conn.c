@@ -7,6 +7,7 @@
  * OpenSSL has nothing buffered (see server/tls.h). A PROXY header precedes the TLS handshake: it
  * is read from the raw socket before OpenSSL sees a byte. */
 #include "server/conn.h"
+#include "server/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

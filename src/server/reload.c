@@ -10,6 +10,7 @@
  * which), and each is named in the log. The TLS certificate and key are loaded again last
  * (server_tls_reload): a new context for new handshakes, while open connections keep theirs. */
 #include "server/server.h"
+#include "server/tls.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,6 +2,7 @@
  * and the end-of-iteration flush. Connections are never freed inside their own callbacks: they
  * are queued on close_list and freed in server_end_iteration (the Redis "close ASAP" pattern). */
 #include "server/server.h"
+#include "server/tls.h"
 
 #include <errno.h>
 #include <netdb.h>
