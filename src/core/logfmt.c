@@ -34,11 +34,11 @@ static int printable(uint8_t b) {
     return b >= 0x20 && b < 0x7f;
 }
 
-/* Writes bytes as the inside of a JSON string. */
-static void json_escaped(writer_t *w, const uint8_t *s, size_t n) {
+/* Writes bytes as the inside of a quoted string: a JSON string (json 1: other bytes as \u00HH)
+ * or a logfmt value (json 0: as \xHH). Both escape the quote, the backslash, \n and \t alike. */
+static void escaped(writer_t *w, const uint8_t *s, size_t n, int json) {
     for (size_t i = 0; i < n && !w->full; i++) {
         uint8_t b = s[i];
-        char e[6] = {'\\', 'u', '0', '0', hexdig[b >> 4], hexdig[b & 15]};
         if (b == '"' || b == '\\') {
             char q[2] = {'\\', (char)b};
             put(w, q, 2);
@@ -48,8 +48,12 @@ static void json_escaped(writer_t *w, const uint8_t *s, size_t n) {
             put(w, "\\t", 2);
         } else if (printable(b)) {
             put(w, (const char *)&b, 1);
-        } else {
+        } else if (json) {
+            char e[6] = {'\\', 'u', '0', '0', hexdig[b >> 4], hexdig[b & 15]};
             put(w, e, 6);
+        } else {
+            char e[4] = {'\\', 'x', hexdig[b >> 4], hexdig[b & 15]};
+            put(w, e, 4);
         }
     }
 }
@@ -62,26 +66,6 @@ static int needs_quotes(const uint8_t *s, size_t n) {
         if (!printable(s[i]) || s[i] == ' ' || s[i] == '=' || s[i] == '"' || s[i] == '\\')
             return 1;
     return 0;
-}
-
-/* Writes bytes as the inside of a quoted logfmt value. */
-static void text_escaped(writer_t *w, const uint8_t *s, size_t n) {
-    for (size_t i = 0; i < n && !w->full; i++) {
-        uint8_t b = s[i];
-        char e[4] = {'\\', 'x', hexdig[b >> 4], hexdig[b & 15]};
-        if (b == '"' || b == '\\') {
-            char q[2] = {'\\', (char)b};
-            put(w, q, 2);
-        } else if (b == '\n') {
-            put(w, "\\n", 2);
-        } else if (b == '\t') {
-            put(w, "\\t", 2);
-        } else if (printable(b)) {
-            put(w, (const char *)&b, 1);
-        } else {
-            put(w, e, 4);
-        }
-    }
 }
 
 /* Writes a logfmt key: bytes outside [A-Za-z0-9_.-] become '_', so a key can never hold a
@@ -129,9 +113,9 @@ static void value(writer_t *w, int json, const logfmt_field_t *f) {
             put(w, h, 2);
         }
     } else if (json) {
-        json_escaped(w, s, n);
+        escaped(w, s, n, 1);
     } else if (quoted) {
-        text_escaped(w, s, n);
+        escaped(w, s, n, 0);
     } else {
         for (size_t i = 0; i < n && !w->full; i++)
             put(w, (const char *)s + i, 1);
@@ -145,7 +129,7 @@ static int key(writer_t *w, int json, const char *k) {
     size_t mark = w->len;
     if (json) {
         put(w, ",\"", 2);
-        json_escaped(w, (const uint8_t *)k, strlen(k));
+        escaped(w, (const uint8_t *)k, strlen(k), 1);
         put(w, "\":", 2);
     } else {
         put(w, " ", 1);
