@@ -694,7 +694,7 @@ static bool g_measuring;
 static bool g_started; /* the ramp is over: active connections may send requests */
 static volatile sig_atomic_t g_stop;
 static uint8_t g_rbuf[READ_CHUNK];
-static SSL_CTX *g_tls_ctx; /* with --tls */
+static SSL_CTX *g_tls_ctx;  /* with --tls */
 static char g_tls_desc[64]; /* the first handshake's protocol and cipher, for the report */
 
 static uint32_t pick_torrent(void) {
@@ -1919,9 +1919,9 @@ static int fetch_stats_one(const struct sockaddr_in *addr, const char *host, uin
     size_t n = 0;
     if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0) {
         char req[256];
-        int rl = snprintf(req, sizeof(req),
-                          "GET /stats.json HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                          host);
+        int rl =
+            snprintf(req, sizeof(req),
+                     "GET /stats.json HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host);
         if (send(fd, req, (size_t)rl, MSG_NOSIGNAL) == rl) {
             ssize_t r;
             while (n < sizeof(resp) - 1 && (r = recv(fd, resp + n, sizeof(resp) - 1 - n, 0)) > 0)
@@ -2170,7 +2170,8 @@ static void tls_setup(void) {
         die("SSL_CTX_set_min_proto_version: %s", tls_error_text(SSL_ERROR_SSL));
     SSL_CTX_set_verify(g_tls_ctx, SSL_VERIFY_NONE, NULL);
     SSL_CTX_set_options(g_tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_mode(g_tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_mode(g_tls_ctx,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(g_tls_ctx, 1);
     SSL_CTX_set_session_cache_mode(g_tls_ctx, SSL_SESS_CACHE_OFF);
 }
@@ -2352,8 +2353,9 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
     double delta_per = held ? (double)(rss - rss0) * 1024.0 / held : 0;
     printf("loadgen: mode=%s %s://%s/ active=%u idle=%u churn=%g/s window=%u offers=%u "
            "torrents=%u rate=%s\n",
-           mode_name(), g_cfg.tls ? "wss" : "ws", g_target, g_cfg.connections, g_cfg.idle, g_cfg.churn, g_cfg.window,
-           g_cfg.offers, g_cfg.torrents, g_cfg.rate > 0 ? "capped" : "unlimited");
+           mode_name(), g_cfg.tls ? "wss" : "ws", g_target, g_cfg.connections, g_cfg.idle,
+           g_cfg.churn, g_cfg.window, g_cfg.offers, g_cfg.torrents,
+           g_cfg.rate > 0 ? "capped" : "unlimited");
     if (g_cfg.rate > 0)
         printf("  rate cap: %.0f messages sent per second\n", g_cfg.rate);
     if (g_cfg.tls)
