@@ -9,8 +9,9 @@
 #      wss (loadgen --tls), alternating, several rounds; messages per server CPU-second, medians,
 #      and the ratio wss/ws of the medians (target: at least 0.60); relay latency p50/p99 at
 #      saturation (queueing: every connection keeps a request in flight);
-#   2. latency at one common rate, half of ws's median send rate, over ws and over wss: what TLS
-#      adds to a relay when neither side is saturated.
+#   2. latency at one common rate, half of the lower of the two median send rates (wss's), over ws
+#      and over wss: what TLS adds to a relay when neither is saturated. A run in which other
+#      processes used more than LAT_NOISY_PCT % of a core is repeated once; the quieter is kept.
 # The TLS handshakes happen during the ramp, before the window: the figures are the steady state
 # of open connections (handshake cost: `node bench/tls-idle.mjs`, section 10 too).
 # Results: a summary table, also written to bench/results/tls-latest.txt; every run's loadgen output
@@ -187,15 +188,28 @@ for k in ws wss; do for f in $FIELDS; do
     MED[$k.$f]=$(median ${M[$k.$f]})
 done; done
 
-# 2. Latency at one common rate: half of ws's median send rate, for both schemes.
+# 2. Latency at one common rate for both schemes: half of the lower median send rate, so that
+# neither is near saturation (on two cores the load generator's own TLS work competes too).
 LAT_ROWS=()
 RATE=NA
-if [ "${MED[ws.sent]}" != NA ]; then
-    RATE=$(awk "BEGIN { printf \"%d\", ${MED[ws.sent]} / 2 }")
-    log "[2] latency at $RATE messages sent per second (half of ws's median peak), ws and wss"
+# Other processes' CPU, in % of one core, above which a latency run is repeated once.
+LAT_NOISY_PCT=30
+if [ "${MED[ws.sent]}" != NA ] && [ "${MED[wss.sent]}" != NA ]; then
+    RATE=$(awk "BEGIN { a = ${MED[ws.sent]}; b = ${MED[wss.sent]}; printf \"%d\", (a < b ? a : b) / 2 }")
+    log "[2] latency at $RATE messages sent per second (half of the lower median peak), ws and wss"
     for k in ws wss; do
-        run_lg "$k-lat" "$k" --mode wt --connections "$CONNS" --rate "$RATE" --duration "$DUR" \
-            --warmup "$WARM" || continue
+        best="" best_noise=1000000
+        for try in 1 2; do
+            run_lg "$k-lat-$try" "$k" --mode wt --connections "$CONNS" --rate "$RATE" \
+                --duration "$DUR" --warmup "$WARM" || continue
+            noise=$(calc "$(get others_cpu_s)*100" "$(get window_s)" 0)
+            if [ "$noise" != NA ] && [ "$noise" -lt "$best_noise" ]; then
+                best=$R best_noise=$noise
+            fi
+            [ "$noise" != NA ] && [ "$noise" -le "$LAT_NOISY_PCT" ] && break
+        done
+        [ -n "$best" ] || continue
+        R=$best
         LAT_ROWS+=("$(printf '%-6s %10s %9s %8s %7s%% %17s %17s %19s' $k "$RATE" \
             "$(get sent_per_s)" "$(calc "$(get server_cpu_s)" "$(get window_s)" 2)" \
             "$(calc "$(get others_cpu_s)*100" "$(get window_s)" 0)" \
@@ -262,7 +276,8 @@ fi
     printf '   %-6s %-8s %14s %14s %8s\n' round order ws wss ratio
     printf '   %s\n' "${ROUND_ROWS[@]}"
     echo
-    echo "2. Latency at one rate for both: --rate $RATE (half of ws's median sent/s); ms"
+    echo "2. Latency at one rate for both: --rate $RATE (half of the lower of the two median"
+    echo "   sent/s); ms; \"others\": other processes' CPU (% of a core), the quieter of at most 2 runs"
     printf '%-6s %10s %9s %8s %8s %17s %17s %19s\n' scheme "rate cap" "sent/s" "srv CPU" others \
         "announce p50/p99" "offer p50/p99" "answer-back p50/99"
     [ ${#LAT_ROWS[@]} -gt 0 ] && printf '%s\n' "${LAT_ROWS[@]}"
