@@ -51,7 +51,7 @@ UNIT_BINS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 TSAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tsan/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit integration asan tsan cluster cluster-demo realclients clientjs fuzz fuzz-build fuzz-ci bench bench-cluster format format-check clean man man-test install uninstall deb package-test
+.PHONY: all deps run test unit integration asan tsan cluster cluster-demo realclients clientjs fuzz fuzz-build fuzz-ci bench bench-cluster bench-tls format format-check clean man man-test install uninstall deb package-test
 
 all: $(BUILD)/sigtracker
 
@@ -211,6 +211,11 @@ bench:
 bench-cluster:
 	@scripts/install-deps.sh
 	bench/cluster.sh
+
+# The WebTorrent load over ws:// and wss:// of one server, side by side (docs/benchmarks.md §10).
+bench-tls: all
+	$(MAKE) -C bench
+	bench/tls.sh
 
 format:
 	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c fuzz/*.h bench/*.c)

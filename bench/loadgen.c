@@ -20,7 +20,12 @@
  * tells relays that crossed from one port to another from those that stayed on one. It measures
  * over a window that starts once every connection is open and a warm-up has passed, reads the
  * server's CPU time and memory from /proc when given its pid (or several pids, summed), and ends
- * with a human-readable report and one "RESULT key=value ..." line for scripts. */
+ * with a human-readable report and one "RESULT key=value ..." line for scripts.
+ *
+ * With --tls every connection speaks wss:// instead: TLS (OpenSSL 3, non-blocking, on the same
+ * epoll loop) after the TCP connect, then the same upgrade and frames through SSL_write_ex and
+ * SSL_read_ex. The server's certificate is not verified and no SNI is sent: this is a benchmark
+ * against a server we started ourselves with a self-signed certificate, not a client to trust. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -43,7 +48,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 /* ---- limits and tunables ------------------------------------------------------------------- */
 
@@ -106,6 +113,8 @@
 #define SPARE_FDS 16
 /* Most ports (--port A,B,...) and server processes (--server-pid A,B,...) one run may name. */
 #define MAX_PORTS 16
+/* Bytes of OpenSSL's error text kept for one failure reason. */
+#define TLS_ERROR_TEXT 96
 #define MAX_PIDS 16
 
 /* A fake SDP of about 200 bytes, JSON-escaped, in offers and answers. */
@@ -551,6 +560,8 @@ static struct {
     pid_t server_pids[MAX_PIDS];
     uint32_t nserver_pids; /* their CPU time and memory are summed */
     bool server_stats;
+    int stats_port; /* GET /stats.json goes here (plain HTTP) instead of to ports[]; 0 = ports[] */
+    bool tls;       /* wss://: TLS on every connection */
     uint64_t seed;
 } g_cfg = {
     .host = "127.0.0.1",
@@ -628,7 +639,7 @@ static void field_text(const field_t *v, char *out, size_t cap) {
 /* ---- connections --------------------------------------------------------------------------- */
 
 enum { KIND_ACTIVE, KIND_IDLE, KIND_CHURN };
-enum { CS_FREE, CS_CONNECTING, CS_UPGRADING, CS_OPEN };
+enum { CS_FREE, CS_CONNECTING, CS_HANDSHAKE, CS_UPGRADING, CS_OPEN };
 enum { REQ_ANNOUNCE, REQ_SCRAPE };
 
 /* One outstanding request: when it left, and the torrent it named (to match its answer). */
@@ -641,6 +652,7 @@ typedef struct {
 typedef struct conn conn_t;
 struct conn {
     int fd;
+    SSL *ssl; /* with --tls, from the TCP connect on; NULL in plain mode */
     uint8_t kind, state;
     uint8_t identified; /* ST: the server accepted our ola */
     uint8_t settled;    /* idle/churn: the one announce was answered */
@@ -682,6 +694,8 @@ static bool g_measuring;
 static bool g_started; /* the ramp is over: active connections may send requests */
 static volatile sig_atomic_t g_stop;
 static uint8_t g_rbuf[READ_CHUNK];
+static SSL_CTX *g_tls_ctx;  /* with --tls */
+static char g_tls_desc[64]; /* the first handshake's protocol and cipher, for the report */
 
 static uint32_t pick_torrent(void) {
     if (g_cfg.torrents <= 1)
@@ -786,10 +800,58 @@ static void send_msg(conn_t *c) {
 
 static void conn_close(conn_t *c);
 
+/* Describes a failed OpenSSL call for a failure reason: the oldest error OpenSSL queued, or errno
+ * for a failed system call, or the SSL_get_error() code. It empties OpenSSL's error queue, because
+ * SSL_get_error() reads that queue and would blame the next connection's failure on this one.
+ * Returns a static buffer. */
+static const char *tls_error_text(int ssl_error) {
+    static char text[TLS_ERROR_TEXT];
+    unsigned long e = ERR_get_error();
+    if (e != 0)
+        ERR_error_string_n(e, text, sizeof(text));
+    else if (ssl_error == SSL_ERROR_SYSCALL && errno != 0)
+        snprintf(text, sizeof(text), "%s", strerror(errno));
+    else
+        snprintf(text, sizeof(text), "SSL_get_error %d", ssl_error);
+    ERR_clear_error();
+    return text;
+}
+
+/* Writes out what is queued through TLS, advancing *off. Returns 0 when everything went or the
+ * socket is full, -1 when the connection broke (and was closed). The context has
+ * SSL_MODE_ENABLE_PARTIAL_WRITE, so a write reports each record it sent and a full socket leaves
+ * the rest queued here, and SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, because the retry after
+ * SSL_ERROR_WANT_WRITE starts with the same bytes but the queue may have been moved by then. */
+static int tls_flush(conn_t *c, size_t *off) {
+    while (*off < c->out.len) {
+        size_t w = 0;
+        if (SSL_write_ex(c->ssl, c->out.p + *off, c->out.len - *off, &w) == 1) {
+            *off += w;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, 0);
+        /* WANT_READ would be a renegotiation, which TLS 1.3 has not and the server refuses; the
+         * next readable event retries either way (on_event reads on every TLS event). */
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+            return 0;
+        if (c->state == CS_OPEN) {
+            g_n.closes++;
+            note_reason("SSL_write_ex: %s", tls_error_text(e));
+        } else {
+            ERR_clear_error();
+        }
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
 /* Writes out what is queued. Returns 0, or -1 when the connection broke (and was closed). */
 static int conn_flush(conn_t *c) {
     size_t off = 0;
-    while (off < c->out.len) {
+    if (c->ssl != NULL && tls_flush(c, &off) != 0)
+        return -1;
+    while (c->ssl == NULL && off < c->out.len) {
         ssize_t w = send(c->fd, c->out.p + off, c->out.len - off, MSG_NOSIGNAL);
         if (w > 0) {
             off += (size_t)w;
@@ -865,6 +927,12 @@ static void conn_close(conn_t *c) {
         g_failed_idle++;
     }
     unpend(c);
+    /* No close_notify: the socket is closed right after, and the server takes a TCP EOF for an
+     * ordinary close (SSL_OP_IGNORE_UNEXPECTED_EOF on its side). */
+    if (c->ssl != NULL) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     close(c->fd);
     c->fd = -1;
     c->state = CS_FREE;
@@ -1590,6 +1658,25 @@ static size_t ws_consume(conn_t *c, uint8_t *p, size_t n) {
     return off;
 }
 
+/* Reads decrypted bytes into dst. Returns how many, 0 when nothing more can be read now (OpenSSL
+ * needs more from the socket, which is then drained), or -1 when the connection was lost (and is
+ * closed). */
+static ssize_t tls_read(conn_t *c, uint8_t *dst, size_t room) {
+    size_t got = 0;
+    if (SSL_read_ex(c->ssl, dst, room, &got) == 1)
+        return (ssize_t)got;
+    int e = SSL_get_error(c->ssl, 0);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return 0;
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        /* close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a bare TCP EOF: as in plain mode. */
+        conn_lost(c, "EOF");
+    } else {
+        conn_lost(c, tls_error_text(e));
+    }
+    return -1;
+}
+
 static void conn_readable(conn_t *c) {
     for (;;) {
         if (c->state != CS_OPEN && c->state != CS_UPGRADING)
@@ -1604,7 +1691,14 @@ static void conn_readable(conn_t *c) {
             dst = c->in.p + c->in.len;
             room = c->in.cap - c->in.len;
         }
-        ssize_t r = recv(c->fd, dst, room, 0);
+        ssize_t r;
+        if (c->ssl != NULL) {
+            r = tls_read(c, dst, room);
+            if (r <= 0)
+                return;
+        } else {
+            r = recv(c->fd, dst, room, 0);
+        }
         if (r == 0) {
             conn_lost(c, "EOF");
             return;
@@ -1637,10 +1731,48 @@ static void conn_readable(conn_t *c) {
             if (used < (size_t)r)
                 buf_append(&c->in, g_rbuf + used, (size_t)r - used);
         }
-        /* A short read drained the socket; edge-triggered epoll reports the next arrival. */
-        if ((size_t)r < room)
+        /* A short read drained the socket; edge-triggered epoll reports the next arrival. Not so
+         * with TLS: SSL_read_ex returns one record at a time (16 KiB at most), so TLS reads go on
+         * until OpenSSL has nothing left, neither buffered (SSL_pending, read-ahead) nor on the
+         * socket. */
+        if (c->ssl == NULL && (size_t)r < room)
             return;
     }
+}
+
+/* Takes the TLS handshake one step further. The socket stays registered for EPOLLIN and EPOLLOUT,
+ * edge-triggered, so whichever of SSL_ERROR_WANT_READ and SSL_ERROR_WANT_WRITE stopped it, the
+ * next event on the socket brings it back here; no re-registration is needed. Once done it sends
+ * the HTTP upgrade, as a plain connection does right after its TCP connect. */
+static void tls_handshake(conn_t *c) {
+    int r = SSL_connect(c->ssl);
+    if (r == 1) {
+        if (g_tls_desc[0] == '\0')
+            snprintf(g_tls_desc, sizeof(g_tls_desc), "%s %s", SSL_get_version(c->ssl),
+                     SSL_get_cipher_name(c->ssl));
+        send_upgrade(c);
+        conn_flush(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return;
+    g_n.connect_failures++;
+    note_reason("TLS handshake: %s", tls_error_text(e));
+    if (c->kind == KIND_IDLE)
+        g_failed_idle++;
+    conn_close(c);
+}
+
+/* Wraps a freshly connected socket in TLS and starts the handshake. */
+static void tls_start(conn_t *c) {
+    c->ssl = SSL_new(g_tls_ctx);
+    if (c->ssl == NULL)
+        die("SSL_new: %s", tls_error_text(SSL_ERROR_SSL));
+    if (SSL_set_fd(c->ssl, c->fd) != 1)
+        die("SSL_set_fd: %s", tls_error_text(SSL_ERROR_SSL));
+    c->state = CS_HANDSHAKE;
+    tls_handshake(c);
 }
 
 static void on_event(conn_t *c, uint32_t ev) {
@@ -1658,13 +1790,23 @@ static void on_event(conn_t *c, uint32_t ev) {
         }
         if (!(ev & EPOLLOUT))
             return;
+        if (g_cfg.tls) {
+            tls_start(c);
+            return;
+        }
         send_upgrade(c);
         conn_flush(c);
         return;
     }
+    if (c->state == CS_HANDSHAKE) {
+        tls_handshake(c);
+        return;
+    }
     if ((ev & EPOLLOUT) && c->out.len > 0 && conn_flush(c) != 0)
         return;
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    /* A TLS read can stop on SSL_ERROR_WANT_WRITE (OpenSSL had to answer something and the socket
+     * was full); only a writable event brings that one back, so TLS reads on every event. */
+    if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || c->ssl != NULL)
         conn_readable(c);
 }
 
@@ -1766,7 +1908,7 @@ static const char *const STAT_KEYS[] = {"dropped",  "rate_limited", "protocol_er
 
 /* Fetches /stats.json from the server at port index k with a blocking request. Returns 0 and
  * fills v, or -1. */
-static int fetch_stats_one(uint32_t k, uint64_t v[NSTAT]) {
+static int fetch_stats_one(const struct sockaddr_in *addr, const char *host, uint64_t v[NSTAT]) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -1775,11 +1917,11 @@ static int fetch_stats_one(uint32_t k, uint64_t v[NSTAT]) {
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     static char resp[64 * 1024];
     size_t n = 0;
-    if (connect(fd, (struct sockaddr *)&g_server[k], sizeof(g_server[0])) == 0) {
+    if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0) {
         char req[256];
-        int rl = snprintf(req, sizeof(req),
-                          "GET /stats.json HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                          g_host_header[k]);
+        int rl =
+            snprintf(req, sizeof(req),
+                     "GET /stats.json HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host);
         if (send(fd, req, (size_t)rl, MSG_NOSIGNAL) == rl) {
             ssize_t r;
             while (n < sizeof(resp) - 1 && (r = recv(fd, resp + n, sizeof(resp) - 1 - n, 0)) > 0)
@@ -1803,12 +1945,21 @@ static int fetch_stats_one(uint32_t k, uint64_t v[NSTAT]) {
     return 0;
 }
 
-/* Fetches /stats.json from the server on every port and sums the counters. Returns 0 or -1. */
+/* Fetches /stats.json from the server on every port and sums the counters, or, with --stats-port,
+ * from that one port (a ws:// listener of the server the --tls connections go to: the request is
+ * plain HTTP). Returns 0 or -1. */
 static int fetch_stats(uint64_t v[NSTAT]) {
+    if (g_cfg.stats_port != 0) {
+        struct sockaddr_in a = g_server[0];
+        char host[64];
+        a.sin_port = htons((uint16_t)g_cfg.stats_port);
+        snprintf(host, sizeof(host), "%s:%d", g_cfg.host, g_cfg.stats_port);
+        return fetch_stats_one(&a, host, v);
+    }
     memset(v, 0, NSTAT * sizeof(v[0]));
     for (uint32_t k = 0; k < g_cfg.nports; k++) {
         uint64_t one[NSTAT];
-        if (fetch_stats_one(k, one) != 0)
+        if (fetch_stats_one(&g_server[k], g_host_header[k], one) != 0)
             return -1;
         for (size_t i = 0; i < NSTAT; i++)
             v[i] += one[i];
@@ -1846,6 +1997,10 @@ static void usage(void) {
         "  --server-pid PID[,PID2,...]  read the server's CPU time and memory from /proc\n"
         "                      (several: summed, e.g. a cluster's nodes and its Redis)\n"
         "  --server-stats      read drop counters from the server's GET /stats.json (sigtracker)\n"
+        "  --stats-port P      ask that port for /stats.json (plain HTTP) instead of --port;\n"
+        "                      needed with --tls (give a ws:// listener of the same server)\n"
+        "  --tls               wss://: TLS on every connection (no certificate verification,\n"
+        "                      no SNI: for a benchmark against one's own test server)\n"
         "  --addr-base K       idle/churn sources are 127.0.0.K and up; 0 = no bind (default 2)\n"
         "  --per-addr N        idle/churn connections per source address (default 5000)\n"
         "  --seed S            random seed (default: from the clock)\n",
@@ -1899,6 +2054,8 @@ static void parse_args(int argc, char **argv) {
                                          {"req-timeout", 1, 0, 'T'},
                                          {"server-pid", 1, 0, 'P'},
                                          {"server-stats", 0, 0, 'S'},
+                                         {"stats-port", 1, 0, 'q'},
+                                         {"tls", 0, 0, 'L'},
                                          {"addr-base", 1, 0, 'a'},
                                          {"per-addr", 1, 0, 'A'},
                                          {"seed", 1, 0, 'x'},
@@ -1976,6 +2133,12 @@ static void parse_args(int argc, char **argv) {
         case 'S':
             g_cfg.server_stats = true;
             break;
+        case 'q':
+            g_cfg.stats_port = (int)arg_num(optarg, "stats-port", 1, 65535);
+            break;
+        case 'L':
+            g_cfg.tls = true;
+            break;
         case 'a':
             g_cfg.addr_base = (uint32_t)arg_num(optarg, "addr-base", 0, 254);
             break;
@@ -1991,6 +2154,26 @@ static void parse_args(int argc, char **argv) {
     }
     if (optind != argc || g_cfg.port == 0)
         usage();
+    if (g_cfg.tls && g_cfg.server_stats && g_cfg.stats_port == 0)
+        die("--server-stats with --tls needs --stats-port: /stats.json is read over plain HTTP");
+}
+
+/* Makes the client context every --tls connection is made from. Verification is off and no SNI
+ * is sent (see the header comment). Read-ahead lets one read(2) fetch several records, as a plain
+ * connection's one recv(2) fetches several frames; the session cache is off, so that a reopened
+ * connection costs a full handshake like a new one. */
+static void tls_setup(void) {
+    g_tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (g_tls_ctx == NULL)
+        die("SSL_CTX_new: %s", tls_error_text(SSL_ERROR_SSL));
+    if (SSL_CTX_set_min_proto_version(g_tls_ctx, TLS1_2_VERSION) != 1)
+        die("SSL_CTX_set_min_proto_version: %s", tls_error_text(SSL_ERROR_SSL));
+    SSL_CTX_set_verify(g_tls_ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_options(g_tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(g_tls_ctx,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(g_tls_ctx, 1);
+    SSL_CTX_set_session_cache_mode(g_tls_ctx, SSL_SESS_CACHE_OFF);
 }
 
 static void setup(void) {
@@ -2007,6 +2190,8 @@ static void setup(void) {
                                    g_cfg.ports[k]);
     }
 
+    if (g_cfg.tls)
+        tls_setup();
     g_rng = g_cfg.seed ? g_cfg.seed : now_ns() ^ ((uint64_t)getpid() << 32);
     g_ts_key = rnd64();
     if (g_cfg.nports > 1)
@@ -2166,12 +2351,16 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
     double recv_cpu = cpu_s > 0 ? (double)n->recv / cpu_s : 0;
     double rss_per = held ? (double)rss * 1024.0 / held : 0;
     double delta_per = held ? (double)(rss - rss0) * 1024.0 / held : 0;
-    printf("loadgen: mode=%s ws://%s/ active=%u idle=%u churn=%g/s window=%u offers=%u "
+    printf("loadgen: mode=%s %s://%s/ active=%u idle=%u churn=%g/s window=%u offers=%u "
            "torrents=%u rate=%s\n",
-           mode_name(), g_target, g_cfg.connections, g_cfg.idle, g_cfg.churn, g_cfg.window,
-           g_cfg.offers, g_cfg.torrents, g_cfg.rate > 0 ? "capped" : "unlimited");
+           mode_name(), g_cfg.tls ? "wss" : "ws", g_target, g_cfg.connections, g_cfg.idle,
+           g_cfg.churn, g_cfg.window, g_cfg.offers, g_cfg.torrents,
+           g_cfg.rate > 0 ? "capped" : "unlimited");
     if (g_cfg.rate > 0)
         printf("  rate cap: %.0f messages sent per second\n", g_cfg.rate);
+    if (g_cfg.tls)
+        printf("  TLS: %s (first handshake; no verification, no SNI, no resumption)\n",
+               g_tls_desc[0] ? g_tls_desc : "no handshake completed");
     printf("  connections: %u active open, %u idle held (%u failed), ramp %.1f s, window %.1f s\n",
            g_open_active, g_settled_idle, g_failed_idle, ramp_s, window_s);
     printf("  messages: sent %llu (%.0f/s), received %llu (%.0f/s), total %.0f/s\n",
@@ -2273,6 +2462,9 @@ static void report(double window_s, double ramp_s, double cpu_s, long rss0, long
     if (have_stats)
         for (size_t i = 0; i < NSTAT; i++)
             printf(" srv_%s=%llu", STAT_KEYS[i], (unsigned long long)sd[i]);
+    /* Only with TLS, so that a plain RESULT line stays what it was. */
+    if (g_cfg.tls)
+        printf(" tls=1");
     /* Only with several ports, so that a one-port RESULT line stays what it was. */
     if (g_cfg.nports > 1)
         printf(" ports=%u offer_x_p50_us=%.0f offer_x_p99_us=%.0f offer_x_max_us=%.0f "
