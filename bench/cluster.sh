@@ -242,24 +242,6 @@ stop_all() {
 }
 
 # Checks a RESULT line for errors, closes, failed opens and drops; records the noise.
-check_result() { # NAME OUTFILE
-    local name=$1 out=$2 errs closes cf tmo drops
-    OTHERS+=("$(calc "$(get others_cpu_s)*100" "$(get window_s)" 0)")
-    drops=$(get srv_dropped)
-    if [ "$drops" != NA ] && [ "$drops" != 0 ]; then
-        problem "$name: the nodes dropped $drops messages for slow readers (srv_dropped)"
-    fi
-    errs=$(get errors)
-    closes=$(get closes)
-    cf=$(($(get connect_failures) + $(get upgrade_failures)))
-    tmo=$(get timeouts)
-    if [ "$errs" != 0 ] || [ "$closes" != 0 ] || [ "$cf" != 0 ] || [ "$tmo" != 0 ]; then
-        problem "$name: $errs error messages, $closes closes by the server, $cf failed opens," \
-            "$tmo timed-out requests: $(grep -E '^ +[0-9]+ x ' "$out" | head -n 3 |
-                sed 's/^ *//' | tr '\n' ';')"
-    fi
-}
-
 # run_lg NAME PORTS PIDS [loadgen options]: runs the load generator in the foreground, leaving its
 # RESULT line in R.
 run_lg() {
@@ -274,7 +256,7 @@ run_lg() {
         problem "$name: the load generator printed no RESULT (see $out)"
         return 1
     fi
-    check_result "$name" "$out"
+    check_result "$name" "$out" "the nodes"
     log "$(printf '  %-26s %9s msg/s %9s msg/cpu-s offer p50/p99 %s/%s us, others %s cpu-s' \
         "$name" "$(get msgs_per_s)" "$(get msgs_per_cpu_s)" "$(get offer_p50_us)" \
         "$(get offer_p99_us)" "$(get others_cpu_s)")"
@@ -519,7 +501,7 @@ cmd_run() { # NAME RATE(or 0)
     R=$(grep '^RESULT ' "$out" | tail -n 1)
     stop_all
     [ -n "$R" ] || { problem "$name: the load generator printed no RESULT (see $out)"; return; }
-    check_result "$name" "$out"
+    check_result "$name" "$out" "the nodes"
     local msgs rel rem recon ann_share ann secs
     msgs=$(sub "$(kv messages_in "$c1")" "$(kv messages_in "$c0")")
     rel=$(sub "$(kv relayed "$c1")" "$(kv relayed "$c0")")
@@ -651,7 +633,7 @@ scale_run() { # MODE
         wait "${pids[k]}"
         R=$(grep '^RESULT ' "${outs[k]}" | tail -n 1)
         [ -n "$R" ] || { problem "$name: loadgen $k printed no RESULT"; continue; }
-        check_result "$name-lg$k" "${outs[k]}"
+        check_result "$name-lg$k" "${outs[k]}" "the nodes"
         really=$((really + $(get held)))
         failed=$((failed + $(get connect_failures) + $(get upgrade_failures)))
     done

@@ -64,3 +64,25 @@ calc() {
     case "$1 $2" in *NA*) echo NA; return ;; esac
     awk "BEGIN { d = $2; if (d == 0) print \"NA\"; else printf \"%.${3:-2}f\", ($1) / d }"
 }
+
+# check_result NAME OUTFILE [WHO]: after a load-generator run whose RESULT line is in R, records
+# the other processes' CPU share (OTHERS) and reports as problems what should never happen in a
+# benchmark: messages WHO (default "the server") dropped for slow readers, error messages,
+# closes by the server, failed opens and timed-out requests.
+check_result() {
+    local name=$1 out=$2 who=${3:-the server} errs closes cf tmo drops
+    OTHERS+=("$(calc "$(get others_cpu_s)*100" "$(get window_s)" 0)")
+    drops=$(get srv_dropped)
+    if [ "$drops" != NA ] && [ "$drops" != 0 ]; then
+        problem "$name: $who dropped $drops messages for slow readers (srv_dropped)"
+    fi
+    errs=$(get errors)
+    closes=$(get closes)
+    cf=$(($(get connect_failures) + $(get upgrade_failures)))
+    tmo=$(get timeouts)
+    if [ "$errs" != 0 ] || [ "$closes" != 0 ] || [ "$cf" != 0 ] || [ "$tmo" != 0 ]; then
+        problem "$name: $errs error messages, $closes closes by the server, $cf failed opens," \
+            "$tmo timed-out requests: $(grep -E '^ +[0-9]+ x ' "$out" | head -n 3 |
+                sed 's/^ *//' | tr '\n' ';')"
+    fi
+}

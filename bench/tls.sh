@@ -125,21 +125,7 @@ run_lg() {
         return 1
     fi
     kill -0 "$SRV_PID" 2>/dev/null || problem "$name: the server died (see $LOGS/server.txt)"
-    OTHERS+=("$(calc "$(get others_cpu_s)*100" "$(get window_s)" 0)")
-    local drops errs closes cf tmo
-    drops=$(get srv_dropped)
-    if [ "$drops" != NA ] && [ "$drops" != 0 ]; then
-        problem "$name: the server dropped $drops messages for slow readers (srv_dropped)"
-    fi
-    errs=$(get errors)
-    closes=$(get closes)
-    cf=$(($(get connect_failures) + $(get upgrade_failures)))
-    tmo=$(get timeouts)
-    if [ "$errs" != 0 ] || [ "$closes" != 0 ] || [ "$cf" != 0 ] || [ "$tmo" != 0 ]; then
-        problem "$name: $errs error messages, $closes closes by the server, $cf failed opens," \
-            "$tmo timed-out requests: $(grep -E '^ +[0-9]+ x ' "$out" | head -n 3 |
-                sed 's/^ *//' | tr '\n' ';')"
-    fi
+    check_result "$name" "$out"
     log "$(printf '  %-16s %9s msg/s %9s msg/cpu-s offer p50/p99 %s/%s us, others %s cpu-s' \
         "$name" "$(get msgs_per_s)" "$(get msgs_per_cpu_s)" "$(get offer_p50_us)" \
         "$(get offer_p99_us)" "$(get others_cpu_s)")"
