@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "tracker/acl.h"
+#include "fuzz_check.h"
 
 /* Keys the reference holds at most (a list of 40-byte lines; libFuzzer's inputs are small). */
 #define FUZZ_MAX_KEYS 65536
@@ -27,14 +28,6 @@
 #define FUZZ_EXTRA_KEYS 600
 /* 20-byte windows of the input looked up per input. */
 #define FUZZ_WINDOWS 256
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static uint8_t ref[FUZZ_MAX_KEYS][ACL_KEY_BYTES];
 static size_t nref;

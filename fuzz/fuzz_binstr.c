@@ -15,6 +15,7 @@
 
 #include "json/json.h"
 #include "proto/binstr.h"
+#include "fuzz_check.h"
 
 /* The largest input the driver looks at, in bytes; also bounds every buffer below. */
 #define FUZZ_MAX_INPUT_BYTES 65536
@@ -27,14 +28,6 @@ static uint8_t ref[FUZZ_MAX_INPUT_BYTES + 2];
 static uint8_t out[FUZZ_MAX_INPUT_BYTES + 3];
 static uint8_t back[FUZZ_MAX_INPUT_BYTES + 2];
 static char enc[BINSTR_ENCODED_MAX(FUZZ_MAX_INPUT_BYTES + 2)];
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* The reference decoder: strict UTF-8 (RFC 3629) over the unescaped bytes, keeping only code
  * points <= U+00FF. Returns the number of code points, or -1 when the bytes are not UTF-8 or

@@ -21,19 +21,12 @@
 #include "config/ini.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "fuzz_check.h"
 
 /* Flags taken from the input after its first NUL. */
 #define FUZZ_MAX_ARGS 16
 /* Bytes of a loader error message. */
 #define FUZZ_ERR_BYTES (CONFIG_PATH_BYTES + 512)
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 typedef struct ini_check {
     unsigned lines; /* lines in the input (an upper bound for line numbers) */

@@ -37,6 +37,7 @@
 #include <cjson/cJSON.h>
 
 #include "json/json.h"
+#include "fuzz_check.h"
 
 /* Nesting limit of the driver: deep enough for any interesting structure, far below cJSON's. */
 #define FUZZ_MAX_DEPTH 64
@@ -52,14 +53,6 @@ static json_tok_t toks2[FUZZ_MAX_TOKS];
 /* Unescaped strings: never longer than the input. */
 static char ubuf[FUZZ_MAX_INPUT_BYTES + 1];
 static char kbuf[FUZZ_MAX_INPUT_BYTES + 1];
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Checks pre-order, `next`, `size` and nesting of offsets; returns the index after the subtree
  * and raises *depth to the deepest container level seen. */

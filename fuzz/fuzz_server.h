@@ -12,16 +12,10 @@
 #include "config/config.h"
 #include "hub/ctx.h"
 #include "server/server.h"
+#include "fuzz_check.h"
 
 /* Aborts with the failed condition when an invariant does not hold, so libFuzzer records the
  * input. */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Longest database path the targets build. */
 #define FUZZ_DB_PATH_BYTES 128
