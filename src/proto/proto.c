@@ -69,11 +69,11 @@ int proto_message(server_t *s, conn_t *c, const char *p, size_t n, int utf8_ok) 
 }
 
 /* The kind of a parsed message for the metrics, one of a fixed set (enum msg_type): what the
- * client wrote only picks among them. */
-static int msg_kind(server_t *s, const char *p) {
-    int i = json_obj_get(p, s->toks, 0, "type");
-    if (i < 0)
-        i = json_obj_get(p, s->toks, 0, "action");
+ * client wrote only picks among them. Only the connection's dialect's key is looked up (one scan
+ * of the top-level keys a message); a message in the other dialect is refused and counts as
+ * MSG_OTHER. */
+static int msg_kind(server_t *s, const conn_t *c, const char *p) {
+    int i = json_obj_get(p, s->toks, 0, c->dialect == DIALECT_WT ? "action" : "type");
     if (i < 0 || s->toks[i].type != JSON_STRING)
         return MSG_OTHER;
     const json_tok_t *t = &s->toks[i];
@@ -107,19 +107,20 @@ int proto_resume(server_t *s, conn_t *c, const char *p, size_t n) {
         s->count.msg_in[MSG_OTHER]++;
         return 0;
     }
-    /* A message handled again after a wait (CF_ASYNC_DONE) was counted the first time. */
-    if (!(c->flags & CF_ASYNC_DONE))
-        s->count.msg_in[msg_kind(s, p)]++;
     if (c->dialect == DIALECT_NONE) {
         if (json_obj_get(p, s->toks, 0, "action") >= 0)
             c->dialect = DIALECT_WT;
         else if (json_obj_get(p, s->toks, 0, "type") >= 0)
             c->dialect = DIALECT_ST;
         else {
+            s->count.msg_in[MSG_OTHER]++;
             st_error(s, c, "bad_message", "message needs a \"type\" (or \"action\") field", NULL);
             return 0;
         }
     }
+    /* A message handled again after a wait (CF_ASYNC_DONE) was counted the first time. */
+    if (!(c->flags & CF_ASYNC_DONE))
+        s->count.msg_in[msg_kind(s, c, p)]++;
     if (c->dialect == DIALECT_WT)
         wt_handle(s, c, p, ntoks);
     else
