@@ -1,4 +1,12 @@
-/* tls.c: the OpenSSL 3 backend of tls.h.
+/* tls.c: the OpenSSL 3 backend of tls.h, and the hand-over of TLS 1.3 connections to tlsrec.
+ *
+ * Why the hand-over: OpenSSL keeps about 14.8 KB per idle connection whatever it is told, and an
+ * established TLS 1.3 connection needs 200 bytes of keys (tlsrec.h). So once a TLS 1.3 handshake
+ * completes, the secrets OpenSSL reported to the keylog callback become a tlsrec state and the SSL
+ * is freed. The client's next record is number 0 because OpenSSL read nothing past its Finished
+ * (no read-ahead during the handshake); ours is proven by finding the sequence number under which
+ * OpenSSL's last record authenticates, so no nonce is ever used twice. A TLS 1.2 connection, or one
+ * where any condition fails, stays with OpenSSL.
  *
  * Why the write side is a memory sink and the read side the socket: conn.c batches output and
  * writes it once per loop iteration, tracking partly written frames so that a slow reader's queue
@@ -15,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/socket.h>
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -24,6 +34,7 @@
 #include <openssl/x509err.h>
 
 #include "core/alloc.h"
+#include "server/tlsrec.h"
 
 /* Seconds a session ticket stays valid for resumption. */
 #define TLS_TICKET_LIFETIME_SECONDS 7200
@@ -34,20 +45,47 @@
 #define TLS_TICKET_KEY_BYTES 80
 /* The session ID context: sessions made by another application are never resumed here. */
 #define TLS_SESSION_CONTEXT "sigtracker"
+/* Sequence numbers tried when proving which one OpenSSL's last record used (it has written one
+ * ticket, so the answer is 0; the margin covers OpenSSL versions that send more). */
+#define TLS_PROBE_SEQS 8
+/* Bytes of hex in a keylog line's secret: at most TLSREC_SECRET_MAX_BYTES. */
+#define TLS_SECRET_HEX_MAX (2 * TLSREC_SECRET_MAX_BYTES)
 
 struct tls_ctx {
     SSL_CTX *ctx;      /* the context new handshakes use; open connections hold references */
     BIO_METHOD *sink;  /* the write BIO type (see the top of the file) */
+    tlsrec_engine_t *rec; /* cipher contexts of the connections handed over to tlsrec */
     char subject[256]; /* of the current leaf certificate, for logs */
     char serial[96];
     char not_after[32];
 };
 
+/* What the hand-over needs from the handshake, gathered while it runs and freed after it: the
+ * traffic secrets OpenSSL reports through its keylog callback (never written anywhere), and a copy
+ * of the last protected record OpenSSL wrote, on which the write sequence number is proven. */
+typedef struct tls_hs {
+    uint8_t server_hs[TLSREC_SECRET_MAX_BYTES]; /* SERVER_HANDSHAKE_TRAFFIC_SECRET */
+    uint8_t client_app[TLSREC_SECRET_MAX_BYTES]; /* CLIENT_TRAFFIC_SECRET_0 */
+    uint8_t server_app[TLSREC_SECRET_MAX_BYTES]; /* SERVER_TRAFFIC_SECRET_0 */
+    uint8_t len[3];   /* bytes of each secret, 0 until reported */
+    uint8_t hdr[TLSREC_HEADER_BYTES]; /* header of the record being written */
+    uint8_t hdr_have; /* header bytes seen of it */
+    uint16_t body_left; /* body bytes of it still to come */
+    buf_t last;       /* the last application_data-typed record written, whole */
+} tls_hs_t;
+
 struct tls_conn {
-    SSL *ssl;
+    SSL *ssl;            /* NULL once the connection is handed over to tlsrec */
+    tlsrec_t *rec;       /* the record layer after the hand-over */
+    tls_ctx_t *owner;    /* for its tlsrec engine */
+    tls_hs_t *hs;        /* during the handshake only */
     buf_t out;           /* ciphertext waiting for send() */
+    buf_t in;            /* after the hand-over: the start of a record that is still arriving */
+    int fd;
+    int16_t err;         /* after the hand-over: the error to report once plaintext is read */
     uint8_t established; /* the handshake is complete */
     uint8_t notified;    /* close_notify queued */
+    uint8_t resumed;     /* the handshake resumed a session */
 };
 
 /* ---- allocation ------------------------------------------------------------------------------ */
@@ -76,8 +114,37 @@ int tls_global_init(void) {
 
 /* ---- the ciphertext sink --------------------------------------------------------------------- */
 
+/* Follows the record framing of what OpenSSL writes during the handshake and keeps a copy of the
+ * last record whose outer type is application_data (every protected TLS 1.3 record). */
+static void hs_track(tls_hs_t *hs, const uint8_t *p, size_t n) {
+    while (n > 0) {
+        if (hs->hdr_have < TLSREC_HEADER_BYTES) {
+            hs->hdr[hs->hdr_have++] = *p++;
+            n--;
+            if (hs->hdr_have < TLSREC_HEADER_BYTES)
+                continue;
+            hs->body_left = (uint16_t)((hs->hdr[3] << 8) | hs->hdr[4]);
+            if (hs->hdr[0] == 23) {
+                buf_dispose(&hs->last);
+                buf_append(&hs->last, hs->hdr, TLSREC_HEADER_BYTES);
+            }
+        } else {
+            size_t k = n < hs->body_left ? n : hs->body_left;
+            if (hs->hdr[0] == 23)
+                buf_append(&hs->last, p, k);
+            hs->body_left = (uint16_t)(hs->body_left - k);
+            p += k;
+            n -= k;
+        }
+        if (hs->hdr_have == TLSREC_HEADER_BYTES && hs->body_left == 0)
+            hs->hdr_have = 0;
+    }
+}
+
 static int sink_write_ex(BIO *b, const char *p, size_t n, size_t *written) {
     tls_conn_t *tc = BIO_get_data(b);
+    if (tc->hs != NULL)
+        hs_track(tc->hs, (const uint8_t *)p, n);
     buf_append(&tc->out, p, n);
     *written = n;
     return 1;
@@ -129,6 +196,46 @@ static void describe_cert(tls_ctx_t *t) {
         strftime(t->not_after, sizeof(t->not_after), "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Decodes the hex secret at the end of a keylog line into out. Returns its bytes, or 0. */
+static size_t hex_secret(const char *line, uint8_t *out) {
+    const char *h = strrchr(line, ' ');
+    if (h == NULL)
+        return 0;
+    h++;
+    size_t n = strlen(h);
+    if (n == 0 || n % 2 != 0 || n > TLS_SECRET_HEX_MAX)
+        return 0;
+    for (size_t i = 0; i < n / 2; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = h[2 * i + (size_t)k];
+            int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+            if (d < 0)
+                return 0;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return n / 2;
+}
+
+/* OpenSSL's keylog callback: keeps the three secrets the hand-over needs (TLS 1.3 only; the TLS
+ * 1.2 CLIENT_RANDOM line is of no use here). */
+static void keylog(const SSL *ssl, const char *line) {
+    tls_conn_t *tc = SSL_get_app_data(ssl);
+    if (tc == NULL || tc->hs == NULL)
+        return;
+    static const char *const labels[3] = {"SERVER_HANDSHAKE_TRAFFIC_SECRET ",
+                                          "CLIENT_TRAFFIC_SECRET_0 ", "SERVER_TRAFFIC_SECRET_0 "};
+    uint8_t *slots[3] = {tc->hs->server_hs, tc->hs->client_app, tc->hs->server_app};
+    for (int i = 0; i < 3; i++)
+        if (strncmp(line, labels[i], strlen(labels[i])) == 0)
+            tc->hs->len[i] = (uint8_t)hex_secret(line, slots[i]);
+}
+
 /* Builds a server SSL_CTX from the files. Returns NULL with a reason in err. */
 static SSL_CTX *build_ctx(const char *cert_path, const char *key_path, char *err, size_t errlen) {
     ERR_clear_error();
@@ -151,9 +258,14 @@ static SSL_CTX *build_ctx(const char *cert_path, const char *key_path, char *err
     /* RELEASE_BUFFERS frees the 16 KiB read and write buffers whenever they are empty, which is
      * almost always for a signaling connection: idle wss connections stay small. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    /* Read-ahead lets one recv() bring several records (fewer system calls under load); what it
-     * brings beyond the current record is reported by SSL_has_pending. */
-    SSL_CTX_set_read_ahead(ctx, 1);
+    /* No read-ahead during the handshake: OpenSSL then reads exactly up to the client's Finished,
+     * so a TLS 1.3 connection handed over to tlsrec right after it has read no application record
+     * (the next one carries sequence number 0). A connection that stays with OpenSSL turns
+     * read-ahead on after the handshake (fewer system calls under load). */
+    SSL_CTX_set_read_ahead(ctx, 0);
+    /* The traffic secrets for the hand-over come through the keylog callback, kept in memory for
+     * the length of the handshake and never written out. */
+    SSL_CTX_set_keylog_callback(ctx, keylog);
     /* Resumption is by stateless tickets only (TLS 1.2 and 1.3): no per-session memory on the
      * server, whatever the number of clients. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -199,9 +311,17 @@ tls_ctx_t *tls_ctx_create(const char *cert_path, const char *key_path, char *err
         SSL_CTX_free(ctx);
         return NULL;
     }
+    tlsrec_engine_t *rec = tlsrec_engine_create();
+    if (rec == NULL) {
+        ossl_reason(err, errlen, "cannot set up the TLS 1.3 ciphers", "");
+        BIO_meth_free(sink);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     tls_ctx_t *t = xcalloc(1, sizeof(*t));
     t->ctx = ctx;
     t->sink = sink;
+    t->rec = rec;
     describe_cert(t);
     return t;
 }
@@ -239,6 +359,7 @@ void tls_ctx_destroy(tls_ctx_t *t) {
         return;
     SSL_CTX_free(t->ctx);
     BIO_meth_free(t->sink);
+    tlsrec_engine_destroy(t->rec);
     xfree(t);
 }
 
@@ -248,6 +369,9 @@ void tls_ctx_destroy(tls_ctx_t *t) {
 tls_conn_t *tls_conn_create(tls_ctx_t *t, int fd) {
     ERR_clear_error();
     tls_conn_t *tc = xcalloc(1, sizeof(*tc));
+    tc->owner = t;
+    tc->fd = fd;
+    tc->hs = xcalloc(1, sizeof(*tc->hs));
     tc->ssl = SSL_new(t->ctx);
     BIO *rbio = BIO_new_socket(fd, BIO_NOCLOSE);
     BIO *wbio = BIO_new(t->sink);
@@ -256,21 +380,84 @@ tls_conn_t *tls_conn_create(tls_ctx_t *t, int fd) {
         BIO_free(rbio);
         BIO_free(wbio);
         SSL_free(tc->ssl);
+        xfree(tc->hs);
         xfree(tc);
         return NULL;
     }
     BIO_set_data(wbio, tc);
     SSL_set_bio(tc->ssl, rbio, wbio); /* the SSL owns both BIOs from here */
+    SSL_set_app_data(tc->ssl, tc);
     SSL_set_accept_state(tc->ssl);
     return tc;
+}
+
+/* Wipes and frees the handshake's secrets. */
+static void hs_free(tls_conn_t *tc) {
+    if (tc->hs == NULL)
+        return;
+    buf_dispose(&tc->hs->last);
+    OPENSSL_cleanse(tc->hs, sizeof(*tc->hs));
+    xfree(tc->hs);
+    tc->hs = NULL;
 }
 
 void tls_conn_destroy(tls_conn_t *tc) {
     if (tc == NULL)
         return;
     SSL_free(tc->ssl);
+    tlsrec_destroy(tc->owner->rec, tc->rec);
+    hs_free(tc);
     buf_dispose(&tc->out);
+    buf_dispose(&tc->in);
     xfree(tc);
+}
+
+/* Finds the write sequence number OpenSSL reached: the last protected record it wrote is tried
+ * under the server's application secret (then the next record is one higher) and, failing that,
+ * under its handshake secret (then no application record was written: 0). Returns 0 with *seq,
+ * or a negative errno when neither proves it. */
+static int proven_write_seq(tls_conn_t *tc, uint16_t suite, uint64_t *seq) {
+    tls_hs_t *hs = tc->hs;
+    const buf_t *last = &hs->last;
+    if (last->len < TLSREC_HEADER_BYTES || hs->hdr_have != 0)
+        return -ENOENT;
+    uint64_t q = 0;
+    int rc = tlsrec_probe(tc->owner->rec, suite, hs->server_app, hs->len[2], last->data, last->len,
+                          TLS_PROBE_SEQS, &q);
+    if (rc == 0) {
+        *seq = q + 1;
+        return 0;
+    }
+    rc = tlsrec_probe(tc->owner->rec, suite, hs->server_hs, hs->len[0], last->data, last->len,
+                      TLS_PROBE_SEQS, &q);
+    if (rc == 0)
+        *seq = 0;
+    return rc;
+}
+
+/* Hands a TLS 1.3 connection over to tlsrec right after its handshake, when every condition
+ * holds: a suite tlsrec runs, all three secrets, nothing OpenSSL has read and not yet processed
+ * (no read-ahead: the client's next record is number 0), no KeyUpdate OpenSSL still owes, and a
+ * write sequence number proven on OpenSSL's last record. Otherwise the connection stays with
+ * OpenSSL, which is always correct, only larger. Either way the secrets are wiped. */
+static void hand_over(tls_conn_t *tc) {
+    tls_hs_t *hs = tc->hs;
+    const SSL_CIPHER *c = SSL_get_current_cipher(tc->ssl);
+    uint16_t suite = c != NULL ? SSL_CIPHER_get_protocol_id(c) : 0;
+    size_t sl = tlsrec_secret_len(suite);
+    uint64_t wseq = 0;
+    if (hs != NULL && SSL_version(tc->ssl) == TLS1_3_VERSION && sl > 0 && hs->len[0] == sl &&
+        hs->len[1] == sl && hs->len[2] == sl && SSL_has_pending(tc->ssl) == 0 &&
+        SSL_get_key_update_type(tc->ssl) == SSL_KEY_UPDATE_NONE &&
+        proven_write_seq(tc, suite, &wseq) == 0 &&
+        tlsrec_create(&tc->rec, suite, 1, hs->client_app, hs->server_app, sl, 0, wseq) == 0) {
+        SSL_free(tc->ssl);
+        tc->ssl = NULL;
+    } else {
+        SSL_set_read_ahead(tc->ssl, 1);
+    }
+    hs_free(tc);
+    ERR_clear_error();
 }
 
 int tls_conn_handshake(tls_conn_t *tc) {
@@ -280,6 +467,8 @@ int tls_conn_handshake(tls_conn_t *tc) {
     int r = SSL_do_handshake(tc->ssl);
     if (r == 1) {
         tc->established = 1;
+        tc->resumed = SSL_session_reused(tc->ssl) == 1;
+        hand_over(tc);
         return 0;
     }
     int e = SSL_get_error(tc->ssl, r);
@@ -296,10 +485,56 @@ int tls_conn_established(const tls_conn_t *tc) {
 }
 
 int tls_conn_resumed(const tls_conn_t *tc) {
-    return SSL_session_reused(tc->ssl) == 1;
+    return tc->resumed;
+}
+
+int tls_conn_handed_over(const tls_conn_t *tc) {
+    return tc->rec != NULL;
+}
+
+/* tls_conn_read after the hand-over: the start of a record kept from the last call, then one
+ * recv() behind it, all opened in place in buf. A partial record at the end is kept for the next
+ * call (it is never longer than a record, so the idle connection keeps nothing). */
+static long rec_read(tls_conn_t *tc, uint8_t *buf, size_t len) {
+    if (tc->err != 0)
+        return tc->err;
+    if (len < TLS_READ_MIN_BYTES)
+        return -EINVAL;
+    size_t have = tc->in.len;
+    if (have > 0)
+        memcpy(buf, tc->in.data, have);
+    buf_dispose(&tc->in);
+    for (;;) {
+        ssize_t n = recv(tc->fd, buf + have, len - have, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            buf_append(&tc->in, buf, have);
+            return -EAGAIN;
+        }
+        if (n <= 0)
+            return tc->err = -EPIPE; /* EOF (with or without close_notify) or a reset */
+        have += (size_t)n;
+        size_t used = 0, plain = 0;
+        int rc = tlsrec_open(tc->owner->rec, tc->rec, buf, have, &used, &plain, &tc->out);
+        if (rc < 0)
+            tc->err = (int16_t)rc;
+        else if (used < have)
+            memmove(buf + plain, buf + used, have - used);
+        if (plain > 0) {
+            if (rc == 0)
+                buf_append(&tc->in, buf + plain, have - used);
+            return (long)plain;
+        }
+        if (rc < 0)
+            return rc;
+        have -= used; /* only control records (a KeyUpdate) or a partial one: read on */
+    }
 }
 
 long tls_conn_read(tls_conn_t *tc, void *buf, size_t len) {
+    if (tc->ssl == NULL)
+        return rec_read(tc, buf, len);
     size_t got = 0;
     ERR_clear_error();
     if (SSL_read_ex(tc->ssl, buf, len, &got) == 1)
@@ -314,10 +549,14 @@ long tls_conn_read(tls_conn_t *tc, void *buf, size_t len) {
 }
 
 int tls_conn_has_pending(const tls_conn_t *tc) {
+    if (tc->ssl == NULL)
+        return tc->err != 0; /* a partial record waits for the socket, which epoll watches */
     return SSL_has_pending(tc->ssl) == 1;
 }
 
 int tls_conn_write(tls_conn_t *tc, const void *p, size_t n) {
+    if (tc->ssl == NULL)
+        return tlsrec_seal(tc->owner->rec, tc->rec, p, n, &tc->out);
     size_t done = 0;
     ERR_clear_error();
     /* The sink never refuses bytes, so without SSL_MODE_ENABLE_PARTIAL_WRITE this either writes
@@ -332,6 +571,10 @@ void tls_conn_close_notify(tls_conn_t *tc) {
     if (tc->notified || !tc->established)
         return;
     tc->notified = 1;
+    if (tc->ssl == NULL) {
+        tlsrec_alert(tc->owner->rec, tc->rec, TLSREC_ALERT_CLOSE_NOTIFY, &tc->out);
+        return;
+    }
     ERR_clear_error();
     /* 0 means "sent, the peer's has not come": we do not wait for it. */
     (void)SSL_shutdown(tc->ssl);

@@ -1,7 +1,8 @@
 /* tls.h: TLS for the wss listeners, on OpenSSL 3 and our non-blocking epoll loop.
  *
  * A tls_ctx_t holds the certificate, the key and the session-ticket keys; a tls_conn_t is one
- * connection's TLS state. Reads come straight from the socket; writes (handshake messages, alerts
+ * connection's TLS state: OpenSSL's during the handshake (and for TLS 1.2), our own record layer
+ * (tlsrec.h) after a TLS 1.3 handshake. Reads come straight from the socket; writes (handshake messages, alerts
  * and application records) go into a per-connection ciphertext buffer that the caller sends with
  * send(), exactly as it sends plain output, so TLS never changes how output is batched or when
  * EPOLLOUT is wanted. Nothing here knows about the server: conn.c drives it.
@@ -61,8 +62,17 @@ int tls_conn_established(const tls_conn_t *tc);
 /* Returns 1 when the completed handshake resumed a session (a ticket), 0 for a full one. */
 int tls_conn_resumed(const tls_conn_t *tc);
 
+/* Returns 1 when the connection was handed over to our own TLS 1.3 record layer after its
+ * handshake (tlsrec.h: about 200 bytes instead of OpenSSL's 14.8 KB), 0 while OpenSSL runs it. */
+int tls_conn_handed_over(const tls_conn_t *tc);
+
+/* The smallest buffer tls_conn_read takes on a handed-over connection: records are opened in
+ * place, so it must hold a partial record plus a whole one. */
+#define TLS_READ_MIN_BYTES (2 * (16384 + 256 + 5))
+
 /* Reads decrypted bytes into buf. Returns the count (> 0), -EAGAIN when the socket has nothing
- * more, -EPIPE when the peer closed (close_notify or EOF), -EPROTO on a TLS error. */
+ * more, -EPIPE when the peer closed (close_notify or EOF), -EPROTO on a TLS error, -EINVAL when a
+ * handed-over connection gets a buffer under TLS_READ_MIN_BYTES. */
 long tls_conn_read(tls_conn_t *tc, void *buf, size_t len);
 
 /* Returns 1 when OpenSSL holds input already read from the socket (decrypted or not): epoll will
