@@ -186,6 +186,7 @@ typedef struct server_counters {
     uint64_t proxy_malformed;   /* malformed PROXY headers from a trusted address: closed */
     uint64_t tls_full;          /* TLS handshakes completed without resumption */
     uint64_t tls_resumed;       /* TLS handshakes that resumed a session (ticket) */
+    uint64_t tls_handed_over;   /* TLS 1.3 connections handed over to tlsrec after the handshake */
     uint64_t tls_errors;        /* TLS connections closed for speaking something else than TLS */
     uint64_t tls_reloads;       /* certificate reloads that took effect */
     uint64_t tls_reload_errors; /* certificate reloads that failed (the old one stays) */

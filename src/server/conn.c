@@ -1010,6 +1010,8 @@ static void tls_readable(server_t *s, conn_t *c) {
             s->count.tls_resumed++;
         else
             s->count.tls_full++;
+        if (tls_conn_handed_over(tc))
+            s->count.tls_handed_over++;
     }
     size_t got = 0;
     while (c->state == CONN_HTTP || c->state == CONN_WS) {

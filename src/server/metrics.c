@@ -184,6 +184,16 @@ void metrics_write_prometheus(server_t *s, buf_t *b) {
            k->protocol_errors);
     metric(b, "received_bytes_total", "counter", "Bytes read from client sockets.", k->bytes_in);
     metric(b, "sent_bytes_total", "counter", "Bytes written to client sockets.", k->bytes_out);
+    metric(b, "tls_handshakes_full_total", "counter",
+           "TLS handshakes completed without resumption.", k->tls_full);
+    metric(b, "tls_handshakes_resumed_total", "counter",
+           "TLS handshakes that resumed a session from a ticket.", k->tls_resumed);
+    metric(b, "tls_handed_over_total", "counter",
+           "TLS 1.3 connections whose records our own record layer runs after the handshake.",
+           k->tls_handed_over);
+    metric(b, "tls_errors_total", "counter",
+           "TLS connections closed for a TLS error (not TLS, a bad record, a fatal alert).",
+           k->tls_errors);
     metric(b, "expired_peers_total", "counter", "Swarm memberships expired by --peer-timeout.",
            k->expired_peers);
     metric(b, "parked_messages_total", "counter", "Messages that waited for Redis or the database.",

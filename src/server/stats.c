@@ -70,6 +70,7 @@ void stats_write_json(server_t *s, buf_t *b) {
     field(b, "config_reload_failures", s->count.reload_failures, 0);
     field(b, "tls_handshakes_full", s->count.tls_full, 0);
     field(b, "tls_handshakes_resumed", s->count.tls_resumed, 0);
+    field(b, "tls_handed_over", s->count.tls_handed_over, 0);
     field(b, "tls_errors", s->count.tls_errors, 0);
     field(b, "tls_reloads", s->count.tls_reloads, 0);
     field(b, "tls_reload_errors", s->count.tls_reload_errors, 0);

@@ -52,10 +52,10 @@
 #define TLS_SECRET_HEX_MAX (2 * TLSREC_SECRET_MAX_BYTES)
 
 struct tls_ctx {
-    SSL_CTX *ctx;      /* the context new handshakes use; open connections hold references */
-    BIO_METHOD *sink;  /* the write BIO type (see the top of the file) */
+    SSL_CTX *ctx;         /* the context new handshakes use; open connections hold references */
+    BIO_METHOD *sink;     /* the write BIO type (see the top of the file) */
     tlsrec_engine_t *rec; /* cipher contexts of the connections handed over to tlsrec */
-    char subject[256]; /* of the current leaf certificate, for logs */
+    char subject[256];    /* of the current leaf certificate, for logs */
     char serial[96];
     char not_after[32];
 };
@@ -64,23 +64,23 @@ struct tls_ctx {
  * traffic secrets OpenSSL reports through its keylog callback (never written anywhere), and a copy
  * of the last protected record OpenSSL wrote, on which the write sequence number is proven. */
 typedef struct tls_hs {
-    uint8_t server_hs[TLSREC_SECRET_MAX_BYTES]; /* SERVER_HANDSHAKE_TRAFFIC_SECRET */
+    uint8_t server_hs[TLSREC_SECRET_MAX_BYTES];  /* SERVER_HANDSHAKE_TRAFFIC_SECRET */
     uint8_t client_app[TLSREC_SECRET_MAX_BYTES]; /* CLIENT_TRAFFIC_SECRET_0 */
     uint8_t server_app[TLSREC_SECRET_MAX_BYTES]; /* SERVER_TRAFFIC_SECRET_0 */
-    uint8_t len[3];   /* bytes of each secret, 0 until reported */
-    uint8_t hdr[TLSREC_HEADER_BYTES]; /* header of the record being written */
-    uint8_t hdr_have; /* header bytes seen of it */
-    uint16_t body_left; /* body bytes of it still to come */
-    buf_t last;       /* the last application_data-typed record written, whole */
+    uint8_t len[3];                              /* bytes of each secret, 0 until reported */
+    uint8_t hdr[TLSREC_HEADER_BYTES];            /* header of the record being written */
+    uint8_t hdr_have;                            /* header bytes seen of it */
+    uint16_t body_left;                          /* body bytes of it still to come */
+    buf_t last; /* the last application_data-typed record written, whole */
 } tls_hs_t;
 
 struct tls_conn {
-    SSL *ssl;            /* NULL once the connection is handed over to tlsrec */
-    tlsrec_t *rec;       /* the record layer after the hand-over */
-    tls_ctx_t *owner;    /* for its tlsrec engine */
-    tls_hs_t *hs;        /* during the handshake only */
-    buf_t out;           /* ciphertext waiting for send() */
-    buf_t in;            /* after the hand-over: the start of a record that is still arriving */
+    SSL *ssl;         /* NULL once the connection is handed over to tlsrec */
+    tlsrec_t *rec;    /* the record layer after the hand-over */
+    tls_ctx_t *owner; /* for its tlsrec engine */
+    tls_hs_t *hs;     /* during the handshake only */
+    buf_t out;        /* ciphertext waiting for send() */
+    buf_t in;         /* after the hand-over: the start of a record that is still arriving */
     int fd;
     int16_t err;         /* after the hand-over: the error to report once plaintext is read */
     uint8_t established; /* the handshake is complete */
@@ -352,6 +352,10 @@ int tls_ctx_reload(tls_ctx_t *t, const char *cert_path, const char *key_path, ch
 
 void tls_ctx_describe(const tls_ctx_t *t, char *out, size_t outlen) {
     snprintf(out, outlen, "subject %s, serial %s, expires %s", t->subject, t->serial, t->not_after);
+}
+
+int tls_ctx_set_rekey_records(tls_ctx_t *t, uint64_t records) {
+    return tlsrec_engine_set_rekey_records(t->rec, records);
 }
 
 void tls_ctx_destroy(tls_ctx_t *t) {

@@ -2,10 +2,10 @@
  *
  * A tls_ctx_t holds the certificate, the key and the session-ticket keys; a tls_conn_t is one
  * connection's TLS state: OpenSSL's during the handshake (and for TLS 1.2), our own record layer
- * (tlsrec.h) after a TLS 1.3 handshake. Reads come straight from the socket; writes (handshake messages, alerts
- * and application records) go into a per-connection ciphertext buffer that the caller sends with
- * send(), exactly as it sends plain output, so TLS never changes how output is batched or when
- * EPOLLOUT is wanted. Nothing here knows about the server: conn.c drives it.
+ * (tlsrec.h) after a TLS 1.3 handshake. Reads come straight from the socket; writes (handshake
+ * messages, alerts and application records) go into a per-connection ciphertext buffer that the
+ * caller sends with send(), exactly as it sends plain output, so TLS never changes how output is
+ * batched or when EPOLLOUT is wanted. Nothing here knows about the server: conn.c drives it.
  *
  * Event-loop thread only, except tls_global_init (call it first thing in main). */
 #ifndef SIG_SERVER_TLS_H
@@ -38,6 +38,10 @@ int tls_ctx_reload(tls_ctx_t *t, const char *cert_path, const char *key_path, ch
 
 /* Writes "subject ..., serial ..., expires ..." of the current leaf certificate into out. */
 void tls_ctx_describe(const tls_ctx_t *t, char *out, size_t outlen);
+
+/* Sets after how many records a handed-over connection updates its write key (tlsrec.h's
+ * TLSREC_REKEY_RECORDS by default; tests lower it). Returns 0 or -EINVAL for 0. */
+int tls_ctx_set_rekey_records(tls_ctx_t *t, uint64_t records);
 
 /* Frees the context. Every connection made from it must be destroyed first: their output method
  * lives here (a reload keeps it). NULL is ignored. */
