@@ -239,10 +239,15 @@ describe('TLS listeners', () => {
       const first = await sClient(srv, [`-tls${v}`, '-sess_out', sess])
       assert.match(first, new RegExp(`^New, ${name.replace('.', '\\.')}`, 'm'), first)
       assert.match(first, /Verify return code: 0 \(ok\)/, first)
-      const before = (await tlsStats(srv)).tls_handshakes_resumed
+      const before = await tlsStats(srv)
       const again = await sClient(srv, [`-tls${v}`, '-sess_in', sess])
       assert.match(again, new RegExp(`^Reused, ${name.replace('.', '\\.')}`, 'm'), again)
-      assert.equal((await tlsStats(srv)).tls_handshakes_resumed, before + 1)
+      const after = await tlsStats(srv)
+      assert.equal(after.tls_handshakes_resumed, before.tls_handshakes_resumed + 1)
+      // TLS 1.3 connections, resumed ones too, run on our own record layer after the handshake;
+      // TLS 1.2 stays with OpenSSL. (The https request that reads the counters is a TLS 1.3
+      // connection of its own, counted in `after`.)
+      assert.equal(after.tls_handed_over - before.tls_handed_over, v === '1_3' ? 2 : 1)
     })
   }
 

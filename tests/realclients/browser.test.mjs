@@ -57,6 +57,11 @@ test(`${VERSIONS[0].name}: a browser fetches a seeded file through the tracker o
       assert.deepEqual(r.got.announce, [tr.tlsUrl], `the leecher must announce only over wss${why()}`)
       assert.equal(r.got.length, FILE_SIZE, `wrong length${why()}`)
       assert.equal(r.got.sha256, r.seeded.sha256, `SHA-256 of the received file differs${why()}`)
+      // Both pages' TLS 1.3 connections ran on our own record layer after the handshake
+      // (docs/tls.md), and none failed.
+      const st = await tr.stats()
+      assert.ok(st.tls_handed_over >= 2, `tls_handed_over ${st.tls_handed_over}${why()}`)
+      assert.equal(st.tls_errors, 0, `tls_errors ${st.tls_errors}${why()}`)
     } finally {
       await tr.stop()
     }

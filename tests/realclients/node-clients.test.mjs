@@ -40,6 +40,10 @@ for (const mixed of [false, true]) {
         assert.ok(r.leecherAnnounced, `leecher got no announce response${why()}`)
         assert.ok(r.leecherGot, `leecher did not receive "${r.seederMsg}"${why()}`)
         assert.ok(r.seederGot, `seeder did not receive "${r.leecherMsg}"${why()}`)
+        // Node's TLS 1.3 connections ran on our own record layer after the handshake.
+        const st = await tr.stats()
+        assert.ok(st.tls_handed_over >= (mixed ? 1 : 2), `tls_handed_over ${st.tls_handed_over}${why()}`)
+        assert.equal(st.tls_errors, 0, `tls_errors ${st.tls_errors}${why()}`)
       } finally {
         await tr.stop()
       }

@@ -142,6 +142,11 @@ async function startBinaryOnce (bin, noRelay, extra, tls) {
     port,
     noRelay,
     logs: () => output,
+    /** The tracker's /stats.json (the plain port serves it). */
+    async stats () {
+      const res = await fetch(`http://${HOST}:${port}/stats.json`, { signal: AbortSignal.timeout(5000) })
+      return res.json()
+    },
     async stop () {
       if (stopped) return
       stopped = true
