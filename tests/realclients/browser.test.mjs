@@ -57,11 +57,14 @@ test(`${VERSIONS[0].name}: a browser fetches a seeded file through the tracker o
       assert.deepEqual(r.got.announce, [tr.tlsUrl], `the leecher must announce only over wss${why()}`)
       assert.equal(r.got.length, FILE_SIZE, `wrong length${why()}`)
       assert.equal(r.got.sha256, r.seeded.sha256, `SHA-256 of the received file differs${why()}`)
-      // Both pages' TLS 1.3 connections ran on our own record layer after the handshake
-      // (docs/tls.md), and none failed.
+      // Every completed handshake (both pages') was TLS 1.3 and ran on our own record layer
+      // afterwards (docs/tls.md). tls_errors is not checked: the browser context that ignores
+      // certificate errors makes Chromium abort a first handshake per page (2 before the
+      // hand-over existed too).
       const st = await tr.stats()
-      assert.ok(st.tls_handed_over >= 2, `tls_handed_over ${st.tls_handed_over}${why()}`)
-      assert.equal(st.tls_errors, 0, `tls_errors ${st.tls_errors}${why()}`)
+      const done = st.tls_handshakes_full + st.tls_handshakes_resumed
+      assert.ok(done >= 2, `TLS handshakes ${done}${why()}`)
+      assert.equal(st.tls_handed_over, done, `tls_handed_over ${st.tls_handed_over} of ${done}${why()}`)
     } finally {
       await tr.stop()
     }
