@@ -454,7 +454,8 @@ static void hand_over(tls_conn_t *tc) {
         hs->len[1] == sl && hs->len[2] == sl && SSL_has_pending(tc->ssl) == 0 &&
         SSL_get_key_update_type(tc->ssl) == SSL_KEY_UPDATE_NONE &&
         proven_write_seq(tc, suite, &wseq) == 0 &&
-        tlsrec_create(&tc->rec, suite, 1, hs->client_app, hs->server_app, sl, 0, wseq) == 0) {
+        tlsrec_create(tc->owner->rec, &tc->rec, suite, 1, hs->client_app, hs->server_app, sl, 0,
+                      wseq) == 0) {
         SSL_free(tc->ssl);
         tc->ssl = NULL;
     } else {
