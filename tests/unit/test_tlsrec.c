@@ -112,8 +112,8 @@ static void fill_random(uint8_t *p, size_t n) {
  * whose next server record carries sseq. */
 static tlsrec_t *make_state(const pair_t *p, int is_server, uint64_t cseq, uint64_t sseq) {
     tlsrec_t *r = NULL;
-    assert_int_equal(tlsrec_create(&r, p->s->id, is_server, p->csec, p->ssec, p->s->secret_len,
-                                   cseq, sseq),
+    assert_int_equal(tlsrec_create(p->e, &r, p->s->id, is_server, p->csec, p->ssec,
+                                   p->s->secret_len, cseq, sseq),
                      0);
     assert_non_null(r);
     return r;
@@ -294,10 +294,9 @@ static void expect_alert_record(const pair_t *p, const tlsrec_t *sender, int sen
     tlsrec_destroy(p->e, peer);
 }
 
-/* Checks that r (on side is_server), after an error, refuses everything: a record its peer sealed
- * correctly (one a healthy state at the same sequence number opens) is not consumed, tlsrec_seal
- * and tlsrec_seal_inner return -EPROTO, and tlsrec_alert appends nothing. */
-static void expect_refuses(const pair_t *p, tlsrec_t *r, int is_server) {
+/* Checks that r (on side is_server) reads nothing more: a record its peer sealed correctly (one
+ * a healthy state at the same sequence number opens) is refused and not consumed. */
+static void expect_reads_nothing(const pair_t *p, tlsrec_t *r, int is_server) {
     uint64_t seq = tlsrec_read_seq(r);
     tlsrec_t *w = make_state(p, !is_server, seq, seq);
     tlsrec_t *healthy = make_state(p, is_server, seq, seq);
@@ -310,16 +309,24 @@ static void expect_refuses(const pair_t *p, tlsrec_t *r, int is_server) {
     assert_int_equal(v.rc, -EPROTO);
     assert_int_equal(v.used, 0);
     assert_int_equal(v.plain, 0);
+    assert_int_equal(out.len, 0);
+    tlsrec_destroy(p->e, w);
+    tlsrec_destroy(p->e, healthy);
+    buf_dispose(&rec);
+    buf_dispose(&out);
+}
+
+/* Checks that r (on side is_server), after an error, refuses everything: it reads nothing more,
+ * tlsrec_seal and tlsrec_seal_inner return -EPROTO, and tlsrec_alert appends nothing. */
+static void expect_refuses(const pair_t *p, tlsrec_t *r, int is_server) {
+    buf_t out = {0};
+    expect_reads_nothing(p, r, is_server);
     assert_int_equal(tlsrec_seal(p->e, r, "x", 1, &out), -EPROTO);
     static const uint8_t inner[] = {'x', CT_APPLICATION_DATA};
     assert_int_equal(tlsrec_seal_inner(p->e, r, inner, sizeof(inner), &out), -EPROTO);
     tlsrec_alert(p->e, r, TLSREC_ALERT_CLOSE_NOTIFY, &out);
     tlsrec_alert(p->e, r, TLSREC_ALERT_DECODE_ERROR, &out);
     assert_int_equal(out.len, 0);
-    tlsrec_destroy(p->e, w);
-    tlsrec_destroy(p->e, healthy);
-    buf_dispose(&rec);
-    buf_dispose(&out);
 }
 
 /* Checks that the inner plaintext inner[0, n) from the client fails the server with -EPROTO and
@@ -368,24 +375,26 @@ static void expect_inner_ok(tlsrec_engine_t *e, const suite_t *s, const void *in
 
 static void test_create_refuses(void **state) {
     (void)state;
+    tlsrec_engine_t *e = engine();
     uint8_t secret[TLSREC_SECRET_MAX_BYTES + 1] = {0};
     tlsrec_t *r = NULL;
-    assert_int_equal(tlsrec_create(&r, 0x1304, 1, secret, secret, 32, 0, 0), -EINVAL);
-    assert_int_equal(tlsrec_create(&r, 0x1304, 1, secret, secret, 48, 0, 0), -EINVAL);
-    assert_int_equal(tlsrec_create(&r, 0, 0, secret, secret, 32, 0, 0), -EINVAL);
-    assert_int_equal(tlsrec_create(&r, 0xc02f, 0, secret, secret, 32, 0, 0), -EINVAL);
-    assert_int_equal(tlsrec_create(&r, TLSREC_AES_128_GCM_SHA256, 1, secret, secret, 48, 0, 0),
+    assert_int_equal(tlsrec_create(e, &r, 0x1304, 1, secret, secret, 32, 0, 0), -EINVAL);
+    assert_int_equal(tlsrec_create(e, &r, 0x1304, 1, secret, secret, 48, 0, 0), -EINVAL);
+    assert_int_equal(tlsrec_create(e, &r, 0, 0, secret, secret, 32, 0, 0), -EINVAL);
+    assert_int_equal(tlsrec_create(e, &r, 0xc02f, 0, secret, secret, 32, 0, 0), -EINVAL);
+    assert_int_equal(tlsrec_create(e, &r, TLSREC_AES_128_GCM_SHA256, 1, secret, secret, 48, 0, 0),
                      -EINVAL);
-    assert_int_equal(tlsrec_create(&r, TLSREC_AES_128_GCM_SHA256, 1, secret, secret, 31, 0, 0),
+    assert_int_equal(tlsrec_create(e, &r, TLSREC_AES_128_GCM_SHA256, 1, secret, secret, 31, 0, 0),
                      -EINVAL);
-    assert_int_equal(tlsrec_create(&r, TLSREC_AES_256_GCM_SHA384, 1, secret, secret, 32, 0, 0),
+    assert_int_equal(tlsrec_create(e, &r, TLSREC_AES_256_GCM_SHA384, 1, secret, secret, 32, 0, 0),
                      -EINVAL);
-    assert_int_equal(tlsrec_create(&r, TLSREC_AES_256_GCM_SHA384, 0, secret, secret, 49, 0, 0),
+    assert_int_equal(tlsrec_create(e, &r, TLSREC_AES_256_GCM_SHA384, 0, secret, secret, 49, 0, 0),
                      -EINVAL);
     assert_int_equal(
-        tlsrec_create(&r, TLSREC_CHACHA20_POLY1305_SHA256, 1, secret, secret, 48, 0, 0), -EINVAL);
-    assert_int_equal(tlsrec_create(&r, TLSREC_CHACHA20_POLY1305_SHA256, 1, secret, secret, 0, 0, 0),
-                     -EINVAL);
+        tlsrec_create(e, &r, TLSREC_CHACHA20_POLY1305_SHA256, 1, secret, secret, 48, 0, 0),
+        -EINVAL);
+    assert_int_equal(
+        tlsrec_create(e, &r, TLSREC_CHACHA20_POLY1305_SHA256, 1, secret, secret, 0, 0, 0), -EINVAL);
     assert_null(r); /* a refused call leaves *out alone */
     assert_int_equal(tlsrec_suite_supported(0x1304), 0);
     assert_int_equal(tlsrec_secret_len(0x1304), 0);
@@ -393,17 +402,19 @@ static void test_create_refuses(void **state) {
         assert_int_equal(tlsrec_suite_supported(suites[i].id), 1);
         assert_int_equal(tlsrec_secret_len(suites[i].id), suites[i].secret_len);
         /* The sequence numbers given are where each direction starts. */
-        assert_int_equal(tlsrec_create(&r, suites[i].id, 1, secret, secret + 1,
-                                       suites[i].secret_len, 5, 7),
-                         0);
+        assert_int_equal(
+            tlsrec_create(e, &r, suites[i].id, 1, secret, secret + 1, suites[i].secret_len, 5, 7),
+            0);
         assert_int_equal(tlsrec_read_seq(r), 5);
         assert_int_equal(tlsrec_write_seq(r), 7);
         assert_int_equal(tlsrec_read_updates(r), 0);
         assert_int_equal(tlsrec_write_updates(r), 0);
-        tlsrec_destroy(NULL, r);
+        tlsrec_destroy(e, r);
         r = NULL;
     }
     tlsrec_destroy(NULL, NULL);
+    tlsrec_destroy(e, NULL);
+    tlsrec_engine_destroy(e);
     tlsrec_engine_destroy(NULL);
 }
 
@@ -519,6 +530,29 @@ static void test_interleaved_connections(void **state) {
             pair_close(&a);
             pair_open(&a, e, &suites[i]);
         }
+        /* The context holds the key of a server state that is then destroyed, and a new one is
+         * created, most likely at the same address (the allocator reuses the freed block): its
+         * first use must set its own key, not take the cached one for it. */
+        pair_t c;
+        buf_t wa = {0}, wc = {0}, plain = {0}, out = {0};
+        assert_int_equal(tlsrec_seal(e, a.cli, "old", 3, &wa), 0);
+        pair_open(&c, e, &suites[i]);
+        tlsrec_destroy(e, c.srv);
+        assert_int_equal(tlsrec_seal(e, c.cli, "new", 3, &wc), 0);
+        assert_int_equal(open_copy(e, a.srv, wa.data, wa.len, &plain, &out).rc, 0);
+        tlsrec_destroy(e, a.srv);
+        c.srv = make_state(&c, 1, 0, 0);
+        a.srv = NULL;
+        buf_dispose(&plain);
+        verdict_t v = open_copy(e, c.srv, wc.data, wc.len, &plain, &out);
+        assert_int_equal(v.rc, 0);
+        assert_int_equal(v.plain, 3);
+        assert_memory_equal(plain.data, "new", 3);
+        buf_dispose(&wa);
+        buf_dispose(&wc);
+        buf_dispose(&plain);
+        buf_dispose(&out);
+        pair_close(&c);
         pair_close(&a);
         pair_close(&b);
     }
@@ -598,8 +632,7 @@ static void test_inner_alerts(void **state) {
         pair_open(&p, e, s);
         static const uint8_t close_notify[] = {ALERT_WARNING, TLSREC_ALERT_CLOSE_NOTIFY, CT_ALERT};
         assert_int_equal(tlsrec_seal(e, p.cli, "before", 6, &wire), 0);
-        assert_int_equal(tlsrec_seal_inner(e, p.cli, close_notify, sizeof(close_notify), &wire),
-                         0);
+        assert_int_equal(tlsrec_seal_inner(e, p.cli, close_notify, sizeof(close_notify), &wire), 0);
         size_t through_close = wire.len;
         assert_int_equal(tlsrec_seal(e, p.cli, "after", 5, &wire), 0);
         verdict_t v = open_copy(e, p.srv, wire.data, wire.len, &plain, &out);
@@ -609,7 +642,11 @@ static void test_inner_alerts(void **state) {
         assert_memory_equal(plain.data, "before", 6);
         assert_int_equal(v.used, through_close);
         assert_int_equal(out.len, 0);
-        expect_refuses(&p, p.srv, 1);
+        /* Nothing is read after close_notify (RFC 8446 §6.1). Whether this side may still write,
+         * its own close_notify above all, is not asserted: the state refuses today, which RFC
+         * 8446 §6.1 ("each party MUST send a close_notify alert before closing its write side")
+         * does not ask for. */
+        expect_reads_nothing(&p, p.srv, 1);
         buf_dispose(&wire);
         buf_dispose(&plain);
         buf_dispose(&out);
@@ -643,6 +680,9 @@ static void test_inner_content_types(void **state) {
             const uint8_t inner[] = {1, types[k]};
             expect_inner_error(e, s, inner, sizeof(inner), 1);
             expect_inner_error(e, s, inner + 1, 1, 1);
+            /* Not even a well-formed KeyUpdate makes another content type a handshake. */
+            const uint8_t ku[] = {HS_KEY_UPDATE, 0, 0, 1, 0, types[k]};
+            expect_inner_error(e, s, ku, sizeof(ku), 1);
         }
         /* The only handshake message a peer may send now is KeyUpdate: not a ticket (those go
          * the other way), not a Finished, not a bare or partial header. */
@@ -679,7 +719,7 @@ static void test_key_update_not_requested(void **state) {
         uint8_t next[TLSREC_SECRET_MAX_BYTES];
         next_secret(s, p.csec, next);
         tlsrec_t *cli2 = NULL;
-        assert_int_equal(tlsrec_create(&cli2, s->id, 0, next, p.ssec, s->secret_len, 0,
+        assert_int_equal(tlsrec_create(e, &cli2, s->id, 0, next, p.ssec, s->secret_len, 0,
                                        tlsrec_read_seq(p.cli)),
                          0);
         assert_int_equal(tlsrec_seal(e, cli2, "after the update", 16, &wire), 0);
@@ -753,7 +793,8 @@ static void test_key_update_requested(void **state) {
         next_secret(s, p.csec, next_c);
         next_secret(s, p.ssec, next_s);
         tlsrec_t *reader = NULL, *cli2 = NULL;
-        assert_int_equal(tlsrec_create(&reader, s->id, 0, p.csec, next_s, s->secret_len, 0, 0), 0);
+        assert_int_equal(tlsrec_create(e, &reader, s->id, 0, p.csec, next_s, s->secret_len, 0, 0),
+                         0);
         buf_t down = {0};
         assert_int_equal(tlsrec_seal(e, p.srv, "down", 4, &down), 0);
         for (int k = 0; k < 2; k++) {
@@ -766,7 +807,7 @@ static void test_key_update_requested(void **state) {
         buf_dispose(&down);
         expect_data(e, p.srv, p.cli, "down again", 10);
         /* The client's own KeyUpdate was sealed by hand: a state from its next secret writes. */
-        assert_int_equal(tlsrec_create(&cli2, s->id, 0, next_c, next_s, s->secret_len, 0, 0), 0);
+        assert_int_equal(tlsrec_create(e, &cli2, s->id, 0, next_c, next_s, s->secret_len, 0, 0), 0);
         expect_data(e, cli2, p.srv, "up", 2);
         expect_data(e, cli2, p.srv, "up again", 8);
         expect_data(e, p.srv, p.cli, "down more", 9);
@@ -799,10 +840,13 @@ static void test_key_update_malformed(void **state) {
         const uint8_t *inner;
         size_t n;
     } cases[] = {
-        {value2, sizeof(value2)},     {trailing, sizeof(trailing)},
+        {value2, sizeof(value2)},
+        {trailing, sizeof(trailing)},
         {trailing_zero, sizeof(trailing_zero)},
-        {two, sizeof(two)},           {len0, sizeof(len0)},
-        {len2, sizeof(len2)},         {len_high, sizeof(len_high)},
+        {two, sizeof(two)},
+        {len0, sizeof(len0)},
+        {len2, sizeof(len2)},
+        {len_high, sizeof(len_high)},
         {len_missing_body, sizeof(len_missing_body)},
     };
     for (int i = 0; i < SUITE_COUNT; i++)
@@ -1097,9 +1141,8 @@ static void test_probe(void **state) {
             assert_non_null(copy);
             memcpy(copy, rec[k].data, n);
             uint64_t seq = UINT64_MAX;
-            assert_int_equal(tlsrec_probe(e, s->id, p.csec, s->secret_len, copy, n, PROBE_MAX_SEQ,
-                                          &seq),
-                             0);
+            assert_int_equal(
+                tlsrec_probe(e, s->id, p.csec, s->secret_len, copy, n, PROBE_MAX_SEQ, &seq), 0);
             assert_int_equal(seq, (uint64_t)k);
             assert_memory_equal(copy, rec[k].data, n); /* the record is not changed */
             assert_int_equal(
@@ -1107,8 +1150,7 @@ static void test_probe(void **state) {
             assert_int_equal(seq, (uint64_t)k);
             /* Not found: a smaller range, another secret, the other direction's secret. */
             assert_int_equal(
-                tlsrec_probe(e, s->id, p.csec, s->secret_len, copy, n, (uint64_t)k, &seq),
-                -ENOENT);
+                tlsrec_probe(e, s->id, p.csec, s->secret_len, copy, n, (uint64_t)k, &seq), -ENOENT);
             assert_int_equal(
                 tlsrec_probe(e, s->id, wrong, s->secret_len, copy, n, PROBE_MAX_SEQ, &seq),
                 -ENOENT);
@@ -1126,9 +1168,9 @@ static void test_probe(void **state) {
             assert_int_equal(
                 tlsrec_probe(e, s->id, p.csec, TLSREC_HEADER_BYTES, copy, n, PROBE_MAX_SEQ, &seq),
                 -EINVAL);
-            assert_int_equal(tlsrec_probe(e, 0x1304, p.csec, s->secret_len, copy, n,
-                                          PROBE_MAX_SEQ, &seq),
-                             -EINVAL);
+            assert_int_equal(
+                tlsrec_probe(e, 0x1304, p.csec, s->secret_len, copy, n, PROBE_MAX_SEQ, &seq),
+                -EINVAL);
             assert_int_equal(tlsrec_probe(e, s->id, p.csec, s->secret_len, copy,
                                           TLSREC_HEADER_BYTES, PROBE_MAX_SEQ, &seq),
                              -EINVAL);
@@ -1170,6 +1212,7 @@ static void test_alerts_sent(void **state) {
         assert_int_equal(v.plain, 3);
         assert_memory_equal(plain.data, "bye", 3);
         assert_int_equal(answer.len, 0);
+        expect_reads_nothing(&p, p.cli, 0);
         buf_dispose(&out);
         pair_close(&p);
         /* Any other alert is fatal: the peer fails, and so does the sender. */
