@@ -74,6 +74,9 @@ typedef struct dir {
 struct tlsrec {
     uint8_t suite; /* index into suites */
     uint8_t failed;
+    uint8_t control_run;   /* records in a row that carried no application byte */
+    uint8_t answer_owed;   /* the peer asked for our KeyUpdate: sent before our next data */
+    uint32_t since_update; /* application bytes read since the peer's last KeyUpdate */
     dir_t rd, wr;
 };
 
@@ -199,6 +202,7 @@ int tlsrec_create(tlsrec_engine_t *e, tlsrec_t **out, uint16_t suite, int is_ser
         tlsrec_destroy(e, r);
         return -EINVAL;
     }
+    r->since_update = TLSREC_KEY_UPDATE_MIN_BYTES; /* the first KeyUpdate needs no data first */
     r->rd.seq = is_server ? client_seq : server_seq;
     r->wr.seq = is_server ? server_seq : client_seq;
     *out = r;
@@ -295,6 +299,14 @@ int tlsrec_seal(tlsrec_engine_t *e, tlsrec_t *r, const void *p, size_t n, buf_t 
     const uint8_t *b = p;
     if (r->failed)
         return -EPROTO;
+    /* The KeyUpdate a peer asked for goes out before our next application data (RFC 8446
+     * §4.6.3), once however many requests came meanwhile: a peer cannot make our output grow
+     * by asking. */
+    if (n > 0 && r->answer_owed) {
+        if (send_key_update(e, r, 0, out) != 0)
+            return -EPROTO;
+        r->answer_owed = 0;
+    }
     while (n > 0) {
         if (r->wr.seq >= e->rekey_records && send_key_update(e, r, 0, out) != 0)
             return -EPROTO;
@@ -358,13 +370,17 @@ static int handle_handshake(tlsrec_engine_t *e, tlsrec_t *r, const uint8_t *m, s
     uint8_t request = m[HS_HEADER_BYTES];
     if (request > 1)
         return fail(e, r, TLSREC_ALERT_ILLEGAL_PARAMETER, out);
+    /* Each update costs two HMACs and carries no data: a peer that updates more often than every
+     * TLSREC_KEY_UPDATE_MIN_BYTES of data it sends is flooding, not protecting its key. */
+    if (r->since_update < TLSREC_KEY_UPDATE_MIN_BYTES)
+        return fail(e, r, TLSREC_ALERT_UNEXPECTED_MESSAGE, out);
     if (update_dir(e, r->suite, &r->rd) != 0) {
         r->failed = 1;
         return -EPROTO;
     }
-    /* update_requested: answer with ours (not requesting), before any later application data. */
-    if (request == 1 && send_key_update(e, r, 0, out) != 0)
-        return -EPROTO;
+    r->since_update = 0;
+    if (request == 1)
+        r->answer_owed = 1;
     return 0;
 }
 
@@ -415,6 +431,17 @@ int tlsrec_open(tlsrec_engine_t *e, tlsrec_t *r, uint8_t *buf, size_t len, size_
         uint8_t ct = ip[--n];
         if (n > TLSREC_PLAINTEXT_MAX_BYTES) {
             rc = fail(e, r, TLSREC_ALERT_RECORD_OVERFLOW, out);
+            break;
+        }
+        /* Records that carry no application byte (empty data, KeyUpdate, user_canceled) cost a
+         * decryption each and give the caller nothing to account for: a run of more than
+         * TLSREC_CONTROL_RUN_MAX of them is refused, as BoringSSL does. */
+        if (ct == CT_APPLICATION_DATA && n > 0) {
+            r->control_run = 0;
+            r->since_update =
+                n > UINT32_MAX - r->since_update ? UINT32_MAX : r->since_update + (uint32_t)n;
+        } else if (++r->control_run > TLSREC_CONTROL_RUN_MAX) {
+            rc = fail(e, r, TLSREC_ALERT_UNEXPECTED_MESSAGE, out);
             break;
         }
         if (ct == CT_APPLICATION_DATA) {

@@ -41,6 +41,15 @@
  * 8 million sent. */
 #define TLSREC_REKEY_RECORDS (UINT64_C(1) << 23)
 
+/* Records in a row that carry no application byte (empty application data, KeyUpdate, a
+ * user_canceled warning) before the peer is refused: each costs a decryption and moves nothing
+ * (BoringSSL's limit for empty records is the same 32). */
+#define TLSREC_CONTROL_RUN_MAX 32
+/* Application bytes the peer must send between two KeyUpdates (the first needs none). Clients
+ * update a key after millions of records; a KeyUpdate costs two HMACs, so without this a peer
+ * could make the server derive keys for every few bytes it sends. */
+#define TLSREC_KEY_UPDATE_MIN_BYTES 4096
+
 /* The TLS 1.3 cipher suites this layer runs (their IANA values). */
 enum {
     TLSREC_AES_128_GCM_SHA256 = 0x1301,
@@ -93,9 +102,9 @@ void tlsrec_destroy(tlsrec_engine_t *e, tlsrec_t *r);
 /* Opens the complete records at the start of buf[0, len): their application data is moved to the
  * start of buf (*plain bytes; never more than was read), *used is the bytes of whole records
  * consumed (a partial record at the end is left for the caller to complete). A KeyUpdate that
- * asks for ours gets it appended to out. Returns 0; -EPIPE after the peer's close_notify (the
- * application data before it is still in *plain); -EPROTO on a bad record, with an alert appended
- * to out. */
+ * asks for ours gets it from the next tlsrec_seal, before its data (RFC 8446 §4.6.3). Returns 0;
+ * -EPIPE after the peer's close_notify (the application data before it is still in *plain); -EPROTO
+ * on a bad record, with an alert appended to out. */
 int tlsrec_open(tlsrec_engine_t *e, tlsrec_t *r, uint8_t *buf, size_t len, size_t *used,
                 size_t *plain, buf_t *out);
 

@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 
 #include "server/tls.h"
+#include "server/tlsrec.h"
 
 /* Round trips the handshake driver allows before calling it stuck. */
 #define MAX_ROUNDS 64
@@ -506,7 +507,7 @@ static void test_handover_key_update(void **state) {
         assert_int_equal(SSL_key_update(p.cli, round == 1 ? SSL_KEY_UPDATE_NOT_REQUESTED
                                                           : SSL_KEY_UPDATE_REQUESTED),
                          1);
-        client_to_server(&p, 500, (uint8_t)round);
+        client_to_server(&p, TLSREC_KEY_UPDATE_MIN_BYTES, (uint8_t)round);
         server_to_client(&p, 500, (uint8_t)round);
     }
     /* Our own updates: every 3 records the server updates its write key. */
@@ -516,6 +517,19 @@ static void test_handover_key_update(void **state) {
         server_to_client(&p, 100, (uint8_t)k);
     server_to_client(&p, 70000, 9); /* five records in one write, an update inside it */
     client_to_server(&p, 100, 5);
+    pair_close(&p);
+    /* A client that updates its key again after less than TLSREC_KEY_UPDATE_MIN_BYTES of data is
+     * flooding: refused with an alert. */
+    pair_open(&p, t, NULL, TLS1_3_VERSION);
+    handshake(&p);
+    assert_int_equal(SSL_key_update(p.cli, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+    client_to_server(&p, 100, 1);
+    assert_int_equal(SSL_key_update(p.cli, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+    size_t w = 0;
+    assert_int_equal(SSL_write_ex(p.cli, "x", 1, &w), 1);
+    static uint8_t buf[READ_BUF];
+    assert_int_equal(tls_conn_read(p.srv, buf, sizeof(buf)), -EPROTO);
+    assert_true(tls_conn_out(p.srv)->len > 0);
     pair_close(&p);
     tls_ctx_destroy(t);
 }
