@@ -72,11 +72,12 @@ typedef struct dir {
 } dir_t;
 
 struct tlsrec {
-    uint8_t suite; /* index into suites */
-    uint8_t failed;
-    uint8_t control_run;   /* records in a row that carried no application byte */
-    uint8_t answer_owed;   /* the peer asked for our KeyUpdate: sent before our next data */
-    uint32_t since_update; /* application bytes read since the peer's last KeyUpdate */
+    uint8_t suite;           /* index into suites */
+    uint8_t failed : 1;      /* nothing more is read or written */
+    uint8_t read_closed : 1; /* the peer's close_notify came: nothing more is read */
+    uint8_t answer_owed : 1; /* the peer asked for our KeyUpdate: sent before our next data */
+    uint8_t control_run;     /* records in a row that carried no application byte */
+    uint32_t since_update;   /* application bytes read since the peer's last KeyUpdate */
     dir_t rd, wr;
 };
 
@@ -392,6 +393,8 @@ int tlsrec_open(tlsrec_engine_t *e, tlsrec_t *r, uint8_t *buf, size_t len, size_
     *plain = 0;
     if (r->failed)
         return -EPROTO;
+    if (r->read_closed)
+        return -EPIPE;
     while (rc == 0 && len - off >= TLSREC_HEADER_BYTES) {
         uint8_t *rec = buf + off;
         size_t blen = ((size_t)rec[3] << 8) | rec[4];
@@ -463,8 +466,9 @@ int tlsrec_open(tlsrec_engine_t *e, tlsrec_t *r, uint8_t *buf, size_t len, size_
             rc = fail(e, r, TLSREC_ALERT_UNEXPECTED_MESSAGE, out);
         }
     }
+    /* Nothing is read after close_notify; writing goes on (our own close_notify, RFC 8446 §6.1). */
     if (rc == -EPIPE)
-        r->failed = 1; /* nothing is read after close_notify */
+        r->read_closed = 1;
     *used = off;
     *plain = pl;
     return rc;

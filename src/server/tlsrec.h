@@ -87,11 +87,11 @@ int tlsrec_suite_supported(uint16_t suite);
 /* Returns the bytes of the suite's traffic secrets (its hash length), or 0 if unsupported. */
 size_t tlsrec_secret_len(uint16_t suite);
 
-/* Creates the state of one connection (keys derived with e's HMAC) from its application traffic
- * secrets (each secret_len
+/* Creates the state of one connection from its application traffic secrets (each secret_len
  * bytes, which must be the suite's hash length) and the sequence number the next record in each
- * direction carries. is_server says which secret this side writes with. Returns 0 and *out, or
- * -EINVAL (unsupported suite, wrong secret length). The secrets are copied. */
+ * direction carries; the keys are derived with e's HMAC contexts (e must not be NULL). is_server
+ * says which secret this side writes with. Returns 0 and *out, or -EINVAL (unsupported suite,
+ * wrong secret length). The secrets are copied. */
 int tlsrec_create(tlsrec_engine_t *e, tlsrec_t **out, uint16_t suite, int is_server,
                   const uint8_t *client_secret, const uint8_t *server_secret, size_t secret_len,
                   uint64_t client_seq, uint64_t server_seq);

@@ -3,12 +3,13 @@
  * shared engine, for each of the three suites: round trips of every size class both ways, fed
  * whole, a byte at a time and in random pieces; inner plaintexts built by hand (empty records,
  * padding, alerts, handshake messages, KeyUpdate in every form, unknown content types, content
- * over the limit); every bit of a record flipped; headers a peer must not send; replayed and
- * reordered records; the write side's own KeyUpdates; two connections sharing the engine's key
- * cache; tlsrec_probe; and the arguments tlsrec_create refuses. The traffic secret after a
- * KeyUpdate is computed here with OpenSSL's TLS13-KDF, so the test does not share the key
- * schedule of the code under test. Payloads and splits come from a fixed seed, so a failure
- * repeats. */
+ * over the limit); KeyUpdate requests answered once, before the next data; the limits on
+ * KeyUpdates without data between them and on runs of records without data; every bit of a
+ * record flipped; headers a peer must not send; replayed and reordered records; the write side's
+ * own KeyUpdates; two connections sharing the engine's key cache; tlsrec_probe; and the
+ * arguments tlsrec_create refuses. The traffic secret after a KeyUpdate is computed here with
+ * OpenSSL's TLS13-KDF, so the test does not share the key schedule of the code under test.
+ * Payloads and splits come from a fixed seed, so a failure repeats. */
 #include "unit.h"
 
 #include <errno.h>
@@ -44,9 +45,11 @@
 /* Records sealed for tlsrec_probe, and how many sequence numbers it is told to try. */
 #define PROBE_RECORDS 5
 #define PROBE_MAX_SEQ 8
-/* The write key limit of the rekey test, and the one-byte writes sealed under it. */
+/* The write key limit of the rekey test, and the writes sealed under it: each as large as the
+ * data a reader wants between two KeyUpdates, so that the writer's own are not a flood. */
 #define REKEY_RECORDS 3
 #define REKEY_WRITES 10
+#define REKEY_WRITE_BYTES TLSREC_KEY_UPDATE_MIN_BYTES
 /* Bytes of a KeyUpdate record: header, message (4-byte header and 1-byte body), type, tag. */
 #define KEY_UPDATE_RECORD_BYTES (TLSREC_HEADER_BYTES + 4 + 1 + 1 + TAG_BYTES)
 /* Zero padding added to the inner plaintexts that test its removal, in bytes. */
@@ -295,8 +298,9 @@ static void expect_alert_record(const pair_t *p, const tlsrec_t *sender, int sen
 }
 
 /* Checks that r (on side is_server) reads nothing more: a record its peer sealed correctly (one
- * a healthy state at the same sequence number opens) is refused and not consumed. */
-static void expect_reads_nothing(const pair_t *p, tlsrec_t *r, int is_server) {
+ * a healthy state at the same sequence number opens) is refused with want and not consumed
+ * (-EPROTO after an error, -EPIPE again after the peer's close_notify). */
+static void expect_reads_nothing(const pair_t *p, tlsrec_t *r, int is_server, int want) {
     uint64_t seq = tlsrec_read_seq(r);
     tlsrec_t *w = make_state(p, !is_server, seq, seq);
     tlsrec_t *healthy = make_state(p, is_server, seq, seq);
@@ -306,7 +310,7 @@ static void expect_reads_nothing(const pair_t *p, tlsrec_t *r, int is_server) {
     assert_int_equal(v.rc, 0);
     assert_int_equal(v.plain, 1);
     v = open_copy(p->e, r, rec.data, rec.len, NULL, &out);
-    assert_int_equal(v.rc, -EPROTO);
+    assert_int_equal(v.rc, want);
     assert_int_equal(v.used, 0);
     assert_int_equal(v.plain, 0);
     assert_int_equal(out.len, 0);
@@ -320,7 +324,7 @@ static void expect_reads_nothing(const pair_t *p, tlsrec_t *r, int is_server) {
  * tlsrec_seal and tlsrec_seal_inner return -EPROTO, and tlsrec_alert appends nothing. */
 static void expect_refuses(const pair_t *p, tlsrec_t *r, int is_server) {
     buf_t out = {0};
-    expect_reads_nothing(p, r, is_server);
+    expect_reads_nothing(p, r, is_server, -EPROTO);
     assert_int_equal(tlsrec_seal(p->e, r, "x", 1, &out), -EPROTO);
     static const uint8_t inner[] = {'x', CT_APPLICATION_DATA};
     assert_int_equal(tlsrec_seal_inner(p->e, r, inner, sizeof(inner), &out), -EPROTO);
@@ -642,11 +646,17 @@ static void test_inner_alerts(void **state) {
         assert_memory_equal(plain.data, "before", 6);
         assert_int_equal(v.used, through_close);
         assert_int_equal(out.len, 0);
-        /* Nothing is read after close_notify (RFC 8446 §6.1). Whether this side may still write,
-         * its own close_notify above all, is not asserted: the state refuses today, which RFC
-         * 8446 §6.1 ("each party MUST send a close_notify alert before closing its write side")
-         * does not ask for. */
-        expect_reads_nothing(&p, p.srv, 1);
+        /* Nothing is read after close_notify (RFC 8446 §6.1), and it says so again. */
+        expect_reads_nothing(&p, p.srv, 1, -EPIPE);
+        /* Writing goes on: our own close_notify (§6.1: "each party MUST send a close_notify alert
+         * before closing its write side"), which the peer reads as the end of the stream. */
+        buf_t reply = {0};
+        tlsrec_alert(e, p.srv, TLSREC_ALERT_CLOSE_NOTIFY, &reply);
+        assert_true(reply.len > 0);
+        v = open_copy(e, p.cli, reply.data, reply.len, NULL, &out);
+        assert_int_equal(v.rc, -EPIPE);
+        assert_int_equal(v.used, reply.len);
+        buf_dispose(&reply);
         buf_dispose(&wire);
         buf_dispose(&plain);
         buf_dispose(&out);
@@ -758,64 +768,202 @@ static void test_key_update_not_requested(void **state) {
     tlsrec_engine_destroy(e);
 }
 
-/* A KeyUpdate that asks for ours: the server updates its read key, answers with its own
- * KeyUpdate (not requesting one back) and writes with its next key from then on. */
+/* Seals a KeyUpdate by hand (request is 0 or 1) with w's write key, and returns a state of the
+ * same side (is_server) that writes with the next key, from the next secret computed here: what
+ * the peer's tlsrec_seal would do, written out. write_secret is w's secret and is moved on. */
+static tlsrec_t *hand_key_update(const pair_t *p, tlsrec_t *w, int is_server, uint8_t *write_secret,
+                                 int request, buf_t *wire) {
+    const uint8_t ku[] = {HS_KEY_UPDATE, 0, 0, 1, (uint8_t)request, CT_HANDSHAKE};
+    uint8_t next[TLSREC_SECRET_MAX_BYTES];
+    tlsrec_t *r = NULL;
+    assert_int_equal(tlsrec_seal_inner(p->e, w, ku, sizeof(ku), wire), 0);
+    next_secret(p->s, write_secret, next);
+    memcpy(write_secret, next, p->s->secret_len);
+    assert_int_equal(tlsrec_create(p->e, &r, p->s->id, is_server, is_server ? p->csec : next,
+                                   is_server ? next : p->ssec, p->s->secret_len, 0, 0),
+                     0);
+    return r;
+}
+
+/* A KeyUpdate that asks for ours: the server reads with the next key at once and owes its own
+ * KeyUpdate (not requesting one back), which goes out with its next application data, before
+ * it (RFC 8446 §4.6.3); sealing nothing sends nothing, the answer included. */
 static void test_key_update_requested(void **state) {
     (void)state;
     tlsrec_engine_t *e = engine();
-    static const uint8_t ku[] = {HS_KEY_UPDATE, 0, 0, 1, 1, CT_HANDSHAKE};
     for (int i = 0; i < SUITE_COUNT; i++) {
         const suite_t *s = &suites[i];
         pair_t p;
         pair_open(&p, e, s);
         expect_data(e, p.srv, p.cli, "first", 5);
-        buf_t plain = {0}, out = {0}, answer = {0};
-        verdict_t v = send_inner(&p, ku, sizeof(ku), &plain, &out);
+        uint8_t csec[TLSREC_SECRET_MAX_BYTES], next_s[TLSREC_SECRET_MAX_BYTES];
+        memcpy(csec, p.csec, s->secret_len);
+        buf_t wire = {0}, plain = {0}, out = {0}, answer = {0};
+        tlsrec_t *cli2 = hand_key_update(&p, p.cli, 0, csec, 1, &wire);
+        verdict_t v = open_copy(e, p.srv, wire.data, wire.len, &plain, &out);
         assert_int_equal(v.rc, 0);
         assert_int_equal(v.plain, 0);
+        assert_int_equal(out.len, 0);
         assert_int_equal(tlsrec_read_updates(p.srv), 1);
+        assert_int_equal(tlsrec_write_updates(p.srv), 0);
+        assert_int_equal(tlsrec_seal(e, p.srv, "", 0, &out), 0);
+        assert_int_equal(out.len, 0);
+        assert_int_equal(tlsrec_write_updates(p.srv), 0);
+        /* The next data: a KeyUpdate record under the old key, then the data under the new one,
+         * which a state knowing only the server's next secret (RFC 8446 §7.2) reads. */
+        assert_int_equal(tlsrec_seal(e, p.srv, "down", 4, &out), 0);
         assert_int_equal(tlsrec_write_updates(p.srv), 1);
-        assert_int_equal(tlsrec_write_seq(p.srv), 0);
-        /* The answer is one KeyUpdate record. */
-        assert_int_equal(walk_records(out.data, out.len, NULL, 0), 1);
-        assert_int_equal(out.len, KEY_UPDATE_RECORD_BYTES);
-        /* The client opens it: its read key moves on and, since the answer asks for nothing, it
-         * sends nothing back. */
+        assert_int_equal(tlsrec_write_seq(p.srv), 1);
+        size_t ends[2];
+        assert_int_equal(walk_records(out.data, out.len, ends, 2), 2);
+        assert_int_equal(ends[0], KEY_UPDATE_RECORD_BYTES);
+        next_secret(s, p.ssec, next_s);
+        tlsrec_t *reader = NULL;
+        assert_int_equal(tlsrec_create(e, &reader, s->id, 0, p.csec, next_s, s->secret_len, 0, 0),
+                         0);
+        v = open_copy(e, reader, out.data + ends[0], out.len - ends[0], &plain, &answer);
+        assert_int_equal(v.rc, 0);
+        assert_memory_equal(plain.data, "down", 4);
+        tlsrec_destroy(e, reader);
+        /* The client opens both: its read key moves on, and it answers nothing. */
+        buf_dispose(&plain);
         v = open_copy(e, p.cli, out.data, out.len, &plain, &answer);
         assert_int_equal(v.rc, 0);
         assert_int_equal(v.used, out.len);
-        assert_int_equal(v.plain, 0);
+        assert_int_equal(v.plain, 4);
+        assert_memory_equal(plain.data, "down", 4);
         assert_int_equal(answer.len, 0);
         assert_int_equal(tlsrec_read_updates(p.cli), 1);
         assert_int_equal(tlsrec_write_updates(p.cli), 0);
-        /* The server's next key is the one RFC 8446 §7.2 derives. */
-        uint8_t next_c[TLSREC_SECRET_MAX_BYTES], next_s[TLSREC_SECRET_MAX_BYTES];
-        next_secret(s, p.csec, next_c);
-        next_secret(s, p.ssec, next_s);
-        tlsrec_t *reader = NULL, *cli2 = NULL;
-        assert_int_equal(tlsrec_create(e, &reader, s->id, 0, p.csec, next_s, s->secret_len, 0, 0),
-                         0);
-        buf_t down = {0};
-        assert_int_equal(tlsrec_seal(e, p.srv, "down", 4, &down), 0);
-        for (int k = 0; k < 2; k++) {
-            buf_dispose(&plain);
-            v = open_copy(e, k == 0 ? reader : p.cli, down.data, down.len, &plain, &answer);
-            assert_int_equal(v.rc, 0);
-            assert_int_equal(v.plain, 4);
-            assert_memory_equal(plain.data, "down", 4);
-        }
-        buf_dispose(&down);
-        expect_data(e, p.srv, p.cli, "down again", 10);
-        /* The client's own KeyUpdate was sealed by hand: a state from its next secret writes. */
-        assert_int_equal(tlsrec_create(e, &cli2, s->id, 0, next_c, next_s, s->secret_len, 0, 0), 0);
+        /* The request is answered once: later data carries no KeyUpdate. */
+        buf_dispose(&out);
+        assert_int_equal(tlsrec_seal(e, p.srv, "more", 4, &out), 0);
+        assert_int_equal(walk_records(out.data, out.len, NULL, 0), 1);
+        assert_int_equal(tlsrec_write_updates(p.srv), 1);
+        buf_dispose(&plain);
+        assert_int_equal(open_copy(e, p.cli, out.data, out.len, &plain, &answer).rc, 0);
+        assert_memory_equal(plain.data, "more", 4);
+        /* Data both ways under the new keys. */
         expect_data(e, cli2, p.srv, "up", 2);
+        expect_data(e, p.srv, p.cli, "down again", 10);
         expect_data(e, cli2, p.srv, "up again", 8);
-        expect_data(e, p.srv, p.cli, "down more", 9);
-        tlsrec_destroy(e, reader);
         tlsrec_destroy(e, cli2);
+        buf_dispose(&wire);
         buf_dispose(&plain);
         buf_dispose(&out);
         buf_dispose(&answer);
+        pair_close(&p);
+    }
+    tlsrec_engine_destroy(e);
+}
+
+/* Requests that pile up while the server writes nothing are answered by one KeyUpdate, so a
+ * peer cannot grow the server's output by asking. A KeyUpdate needs TLSREC_KEY_UPDATE_MIN_BYTES
+ * of application data read since the previous one (the first needs none): exactly that many,
+ * over several records, is enough; one byte fewer, or records without data, is flooding. */
+static void test_key_update_limits(void **state) {
+    (void)state;
+    tlsrec_engine_t *e = engine();
+    uint8_t *data = malloc(TLSREC_KEY_UPDATE_MIN_BYTES);
+    assert_non_null(data);
+    fill_random(data, TLSREC_KEY_UPDATE_MIN_BYTES);
+    static const uint8_t empty[] = {CT_APPLICATION_DATA};
+    static const uint8_t canceled[] = {ALERT_WARNING, ALERT_USER_CANCELED, CT_ALERT};
+    for (int i = 0; i < SUITE_COUNT; i++) {
+        const suite_t *s = &suites[i];
+        for (int short_by = 0; short_by <= 1; short_by++) {
+            pair_t p;
+            pair_open(&p, e, s);
+            uint8_t csec[TLSREC_SECRET_MAX_BYTES];
+            memcpy(csec, p.csec, s->secret_len);
+            buf_t wire = {0}, plain = {0}, out = {0};
+            /* Request, the data in two records and records without data, request again. */
+            tlsrec_t *cli2 = hand_key_update(&p, p.cli, 0, csec, 1, &wire);
+            size_t half = TLSREC_KEY_UPDATE_MIN_BYTES / 2;
+            assert_int_equal(tlsrec_seal(e, cli2, data, half, &wire), 0);
+            assert_int_equal(tlsrec_seal_inner(e, cli2, empty, sizeof(empty), &wire), 0);
+            assert_int_equal(tlsrec_seal_inner(e, cli2, canceled, sizeof(canceled), &wire), 0);
+            assert_int_equal(tlsrec_seal(e, cli2, data + half,
+                                         TLSREC_KEY_UPDATE_MIN_BYTES - half - (size_t)short_by,
+                                         &wire),
+                             0);
+            size_t before_second = wire.len;
+            tlsrec_t *cli3 = hand_key_update(&p, cli2, 0, csec, 1, &wire);
+            verdict_t v = open_copy(e, p.srv, wire.data, wire.len, &plain, &out);
+            assert_int_equal(plain.len, TLSREC_KEY_UPDATE_MIN_BYTES - (size_t)short_by);
+            assert_memory_equal(plain.data, data, plain.len);
+            if (short_by) {
+                assert_int_equal(v.rc, -EPROTO);
+                assert_int_equal(tlsrec_read_updates(p.srv), 1);
+                assert_true(v.used >= before_second);
+                expect_alert_record(&p, p.srv, 1, &out);
+            } else {
+                assert_int_equal(v.rc, 0);
+                assert_int_equal(v.used, wire.len);
+                assert_int_equal(out.len, 0);
+                assert_int_equal(tlsrec_read_updates(p.srv), 2);
+                /* Two requests, one answer, before the next data. */
+                assert_int_equal(tlsrec_seal(e, p.srv, "x", 1, &out), 0);
+                assert_int_equal(tlsrec_write_updates(p.srv), 1);
+                assert_int_equal(walk_records(out.data, out.len, NULL, 0), 2);
+                buf_dispose(&plain);
+                buf_t answer = {0};
+                v = open_copy(e, p.cli, out.data, out.len, &plain, &answer);
+                assert_int_equal(v.rc, 0);
+                assert_int_equal(v.plain, 1);
+                assert_int_equal(answer.len, 0);
+                expect_data(e, cli3, p.srv, "after", 5);
+            }
+            tlsrec_destroy(e, cli2);
+            tlsrec_destroy(e, cli3);
+            buf_dispose(&wire);
+            buf_dispose(&plain);
+            buf_dispose(&out);
+            pair_close(&p);
+        }
+    }
+    free(data);
+    tlsrec_engine_destroy(e);
+}
+
+/* Records that carry no application byte (empty application data, KeyUpdate, user_canceled)
+ * are refused after TLSREC_CONTROL_RUN_MAX in a row, whether they come in one call or one per
+ * call; a record with data starts the count again. */
+static void test_control_run(void **state) {
+    (void)state;
+    tlsrec_engine_t *e = engine();
+    static const uint8_t empty[] = {CT_APPLICATION_DATA, 0, 0};
+    static const uint8_t canceled[] = {ALERT_WARNING, ALERT_USER_CANCELED, CT_ALERT};
+    for (int i = 0; i < SUITE_COUNT; i++) {
+        pair_t p;
+        pair_open(&p, e, &suites[i]);
+        buf_t wire = {0}, plain = {0}, out = {0};
+        for (int k = 0; k < TLSREC_CONTROL_RUN_MAX; k++) {
+            const uint8_t *inner = k % 2 ? canceled : empty;
+            size_t n = k % 2 ? sizeof(canceled) : sizeof(empty);
+            assert_int_equal(tlsrec_seal_inner(e, p.cli, inner, n, &wire), 0);
+        }
+        assert_int_equal(tlsrec_seal(e, p.cli, "d", 1, &wire), 0);
+        verdict_t v = open_copy(e, p.srv, wire.data, wire.len, &plain, &out);
+        assert_int_equal(v.rc, 0);
+        assert_int_equal(v.used, wire.len);
+        assert_int_equal(v.plain, 1);
+        for (int k = 0; k <= TLSREC_CONTROL_RUN_MAX; k++) {
+            buf_dispose(&wire);
+            assert_int_equal(tlsrec_seal_inner(e, p.cli, empty, sizeof(empty), &wire), 0);
+            v = open_copy(e, p.srv, wire.data, wire.len, &plain, &out);
+            if (k < TLSREC_CONTROL_RUN_MAX) {
+                assert_int_equal(v.rc, 0);
+                assert_int_equal(out.len, 0);
+            } else {
+                assert_int_equal(v.rc, -EPROTO);
+                expect_alert_record(&p, p.srv, 1, &out);
+            }
+        }
+        expect_refuses(&p, p.srv, 1);
+        buf_dispose(&wire);
+        buf_dispose(&plain);
+        buf_dispose(&out);
         pair_close(&p);
     }
     tlsrec_engine_destroy(e);
@@ -1052,21 +1200,24 @@ static void test_rekey(void **state) {
     tlsrec_engine_t *e = engine();
     assert_int_equal(tlsrec_engine_set_rekey_records(e, 0), -EINVAL);
     assert_int_equal(tlsrec_engine_set_rekey_records(e, REKEY_RECORDS), 0);
+    uint8_t *chunk = malloc(REKEY_WRITE_BYTES);
+    assert_non_null(chunk);
     for (int i = 0; i < SUITE_COUNT; i++) {
         pair_t p;
         pair_open(&p, e, &suites[i]);
-        buf_t all = {0}, plain = {0}, out = {0};
+        buf_t all = {0}, sent = {0}, plain = {0}, out = {0};
         for (int k = 0; k < REKEY_WRITES; k++) {
-            const uint8_t byte = (uint8_t)('a' + k);
+            memset(chunk, 'a' + k, REKEY_WRITE_BYTES);
+            buf_append(&sent, chunk, REKEY_WRITE_BYTES);
             buf_t wire = {0};
-            assert_int_equal(tlsrec_seal(e, p.cli, &byte, 1, &wire), 0);
+            assert_int_equal(tlsrec_seal(e, p.cli, chunk, REKEY_WRITE_BYTES, &wire), 0);
             /* No key seals more records than the limit before it is replaced. */
             assert_true(tlsrec_write_seq(p.cli) <= REKEY_RECORDS);
             buf_append(&all, wire.data, wire.len);
             verdict_t v = open_copy(e, p.srv, wire.data, wire.len, &plain, &out);
             assert_int_equal(v.rc, 0);
             assert_int_equal(v.used, wire.len);
-            assert_int_equal(v.plain, 1);
+            assert_int_equal(v.plain, REKEY_WRITE_BYTES);
             assert_int_equal(out.len, 0); /* the writer's KeyUpdates ask for nothing */
             buf_dispose(&wire);
         }
@@ -1075,21 +1226,38 @@ static void test_rekey(void **state) {
         assert_int_equal(tlsrec_read_updates(p.srv), tlsrec_write_updates(p.cli));
         assert_int_equal(walk_records(all.data, all.len, NULL, 0),
                          REKEY_WRITES + (REKEY_WRITES - 1) / REKEY_RECORDS);
-        assert_int_equal(plain.len, REKEY_WRITES);
-        assert_memory_equal(plain.data, "abcdefghij", REKEY_WRITES);
+        assert_int_equal(plain.len, sent.len);
+        assert_memory_equal(plain.data, sent.data, sent.len);
         /* The same stream a byte at a time, and in one call. */
         tlsrec_t *r = make_state(&p, 1, 0, 0);
         buf_dispose(&plain);
         feed_pieces(e, r, all.data, all.len, 1, &plain, &out);
-        assert_memory_equal(plain.data, "abcdefghij", REKEY_WRITES);
+        assert_memory_equal(plain.data, sent.data, sent.len);
         tlsrec_destroy(e, r);
         r = make_state(&p, 1, 0, 0);
         buf_dispose(&plain);
         verdict_t v = open_copy(e, r, all.data, all.len, &plain, &out);
         assert_int_equal(v.rc, 0);
-        assert_int_equal(v.plain, REKEY_WRITES);
-        assert_memory_equal(plain.data, "abcdefghij", REKEY_WRITES);
+        assert_int_equal(v.plain, sent.len);
+        assert_memory_equal(plain.data, sent.data, sent.len);
         tlsrec_destroy(e, r);
+        /* One-byte writes under the same limit: the writer's second KeyUpdate comes three bytes
+         * after its first, and the reader takes it for a flood (TLSREC_KEY_UPDATE_MIN_BYTES). */
+        pair_t q;
+        pair_open(&q, e, &suites[i]);
+        for (int k = 0; k < 2 * REKEY_RECORDS + 1; k++) {
+            const uint8_t byte = (uint8_t)('a' + k);
+            buf_t wire = {0};
+            assert_int_equal(tlsrec_seal(e, q.cli, &byte, 1, &wire), 0);
+            buf_dispose(&out);
+            v = open_copy(e, q.srv, wire.data, wire.len, NULL, &out);
+            assert_int_equal(v.rc, k < 2 * REKEY_RECORDS ? 0 : -EPROTO);
+            buf_dispose(&wire);
+        }
+        assert_int_equal(tlsrec_write_updates(q.cli), 2);
+        assert_int_equal(tlsrec_read_updates(q.srv), 1);
+        pair_close(&q);
+        buf_dispose(&out);
         /* KeyUpdates inside one large write, the other way. */
         uint8_t *big = malloc(BIG_PAYLOAD_BYTES);
         assert_non_null(big);
@@ -1109,10 +1277,12 @@ static void test_rekey(void **state) {
         free(big);
         buf_dispose(&wire);
         buf_dispose(&all);
+        buf_dispose(&sent);
         buf_dispose(&plain);
         buf_dispose(&out);
         pair_close(&p);
     }
+    free(chunk);
     tlsrec_engine_destroy(e);
 }
 
@@ -1212,7 +1382,7 @@ static void test_alerts_sent(void **state) {
         assert_int_equal(v.plain, 3);
         assert_memory_equal(plain.data, "bye", 3);
         assert_int_equal(answer.len, 0);
-        expect_reads_nothing(&p, p.cli, 0);
+        expect_reads_nothing(&p, p.cli, 0, -EPIPE);
         buf_dispose(&out);
         pair_close(&p);
         /* Any other alert is fatal: the peer fails, and so does the sender. */
@@ -1245,6 +1415,8 @@ int main(void) {
         cmocka_unit_test(test_inner_content_types),
         cmocka_unit_test(test_key_update_not_requested),
         cmocka_unit_test(test_key_update_requested),
+        cmocka_unit_test(test_key_update_limits),
+        cmocka_unit_test(test_control_run),
         cmocka_unit_test(test_key_update_malformed),
         cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_bad_headers),
