@@ -385,11 +385,25 @@ static void server_to_client(pair_t *p, size_t n, uint8_t seed) {
     free(got);
 }
 
-static void test_handover(void **state) {
-    (void)state;
+/* A context with the first certificate. */
+static tls_ctx_t *ctx_one(void) {
     char err[512];
     tls_ctx_t *t = tls_ctx_create(pki.cert1, pki.key1, err, sizeof(err));
-    assert_non_null(t);
+    if (t == NULL)
+        fail_msg("%s", err);
+    return t;
+}
+
+/* Opens a pair, runs the TLS 1.3 handshake and checks the server handed the connection over. */
+static void open_handed_over(pair_t *p, tls_ctx_t *t) {
+    pair_open(p, t, NULL, TLS1_3_VERSION);
+    handshake(p);
+    assert_true(tls_conn_handed_over(p->srv));
+}
+
+static void test_handover(void **state) {
+    (void)state;
+    tls_ctx_t *t = ctx_one();
     static const char *const suites[] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
                                          "TLS_CHACHA20_POLY1305_SHA256"};
     for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
@@ -434,13 +448,9 @@ static void test_handover(void **state) {
 
 static void test_handover_trickle_and_close(void **state) {
     (void)state;
-    char err[512];
-    tls_ctx_t *t = tls_ctx_create(pki.cert1, pki.key1, err, sizeof(err));
-    assert_non_null(t);
+    tls_ctx_t *t = ctx_one();
     pair_t p;
-    pair_open(&p, t, NULL, TLS1_3_VERSION);
-    handshake(&p);
-    assert_true(tls_conn_handed_over(p.srv));
+    open_handed_over(&p, t);
     /* A record that arrives a byte at a time: nothing until its last byte, then all of it. The
      * client writes into a memory BIO so that the test can deliver the bytes itself. */
     BIO *mem = BIO_new(BIO_s_mem());
@@ -476,8 +486,7 @@ static void test_handover_trickle_and_close(void **state) {
     assert_int_equal(tls_conn_read(p.srv, buf, sizeof(buf)), -EPIPE);
     pair_close(&p);
     /* EOF without close_notify in the middle of a record reads as a close too. */
-    pair_open(&p, t, NULL, TLS1_3_VERSION);
-    handshake(&p);
+    open_handed_over(&p, t);
     assert_int_equal(send(p.cfd,
                           "\x17\x03\x03\x00\x20"
                           "abc",
@@ -492,13 +501,9 @@ static void test_handover_trickle_and_close(void **state) {
 
 static void test_handover_key_update(void **state) {
     (void)state;
-    char err[512];
-    tls_ctx_t *t = tls_ctx_create(pki.cert1, pki.key1, err, sizeof(err));
-    assert_non_null(t);
+    tls_ctx_t *t = ctx_one();
     pair_t p;
-    pair_open(&p, t, NULL, TLS1_3_VERSION);
-    handshake(&p);
-    assert_true(tls_conn_handed_over(p.srv));
+    open_handed_over(&p, t);
     client_to_server(&p, 10, 1);
     server_to_client(&p, 10, 1);
     /* The client updates its key and asks for ours: the server answers before its next data,
@@ -520,8 +525,7 @@ static void test_handover_key_update(void **state) {
     pair_close(&p);
     /* A client that updates its key again after less than TLSREC_KEY_UPDATE_MIN_BYTES of data is
      * flooding: refused with an alert. */
-    pair_open(&p, t, NULL, TLS1_3_VERSION);
-    handshake(&p);
+    open_handed_over(&p, t);
     assert_int_equal(SSL_key_update(p.cli, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
     client_to_server(&p, 100, 1);
     assert_int_equal(SSL_key_update(p.cli, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
@@ -538,9 +542,7 @@ static void test_handover_key_update(void **state) {
  * -EPROTO and queues an alert. */
 static void refuses(tls_ctx_t *t, const void *bytes, size_t n, const char *what) {
     pair_t p;
-    pair_open(&p, t, NULL, TLS1_3_VERSION);
-    handshake(&p);
-    assert_true(tls_conn_handed_over(p.srv));
+    open_handed_over(&p, t);
     assert_int_equal(send(p.cfd, bytes, n, 0), (ssize_t)n);
     static uint8_t buf[READ_BUF];
     long r = tls_conn_read(p.srv, buf, sizeof(buf));
@@ -561,9 +563,7 @@ static void refuses(tls_ctx_t *t, const void *bytes, size_t n, const char *what)
 
 static void test_handover_bad_records(void **state) {
     (void)state;
-    char err[512];
-    tls_ctx_t *t = tls_ctx_create(pki.cert1, pki.key1, err, sizeof(err));
-    assert_non_null(t);
+    tls_ctx_t *t = ctx_one();
     uint8_t forged[5 + 40] = {0x17, 0x03, 0x03, 0x00, 40};
     for (size_t i = 5; i < sizeof(forged); i++)
         forged[i] = (uint8_t)i;
@@ -580,8 +580,7 @@ static void test_handover_bad_records(void **state) {
     long rlen;
     size_t w = 0;
     /* A real record with one bit of its body flipped (test_tlsrec.c flips every bit). */
-    pair_open(&p, t, NULL, TLS1_3_VERSION);
-    handshake(&p);
+    open_handed_over(&p, t);
     mem = BIO_new(BIO_s_mem());
     SSL_set0_wbio(p.cli, mem);
     assert_int_equal(SSL_write_ex(p.cli, "0123456789", 10, &w), 1);
@@ -592,8 +591,7 @@ static void test_handover_bad_records(void **state) {
     assert_true(tls_conn_out(p.srv)->len > 0); /* bad_record_mac */
     pair_close(&p);
     /* A record replayed after it was accepted once. */
-    pair_open(&p, t, NULL, TLS1_3_VERSION);
-    handshake(&p);
+    open_handed_over(&p, t);
     mem = BIO_new(BIO_s_mem());
     SSL_set0_wbio(p.cli, mem);
     assert_int_equal(SSL_write_ex(p.cli, "0123456789", 10, &w), 1);
