@@ -37,8 +37,9 @@
  * requests (answered once, before the next data) put them; the server's output, all of it
  * written by tlsrec, never fails the client unless it carries an alert, and the client reads
  * back exactly what the server sealed and never answers anything. The exception to both: with a
- * low key limit a writer can send KeyUpdates closer together than TLSREC_KEY_UPDATE_MIN_BYTES of
- * data, which its reader must then refuse (and does, which is checked too). */
+ * low key limit a writer can send more KeyUpdates than its reader's credit pays for
+ * (TLSREC_KEY_UPDATE_BURST back to back, then one per TLSREC_KEY_UPDATE_MIN_BYTES of data), and
+ * its reader must then refuse the first one that overdraws it (and does, which is checked too). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -70,6 +71,9 @@
 #define CT_HANDSHAKE 22
 #define CT_APPLICATION_DATA 23
 #define HS_KEY_UPDATE 24
+/* The most KeyUpdate credit a reader holds, and what it starts with, in application bytes (as
+ * tlsrec.c keeps it). */
+#define KEY_UPDATE_CREDIT_MAX ((size_t)TLSREC_KEY_UPDATE_BURST * TLSREC_KEY_UPDATE_MIN_BYTES)
 
 enum { OP_RAW, OP_INNER, OP_SEAL, OP_FEED, OP_SERVER, OP_KINDS };
 
@@ -104,16 +108,17 @@ typedef struct side {
     buf_t out;      /* what this state appended as a reader's output */
     size_t out_fed; /* bytes of out already given to the other side */
     /* Its KeyUpdates as a writer, replayed by the driver (see track_seal). */
-    size_t since_ku; /* application bytes it sealed since its last KeyUpdate */
-    int sent_ku;     /* it has sent one (the reader's first needs no data before it) */
-    int short_gap;   /* one came too soon after the one before: its reader must refuse it */
+    size_t credit; /* its reader's KeyUpdate credit: starts full, data adds, KeyUpdates spend */
+    unsigned paid; /* its KeyUpdates the credit paid for, up to the first that overdrew it */
+    int overdrawn; /* one came with too little credit left: its reader must refuse it */
 } side_t;
 
 /* A writer's KeyUpdates as track_seal replays them. */
 typedef struct writer_sim {
     uint64_t seq;
-    size_t since;
-    int sent, short_gap;
+    size_t credit;
+    unsigned paid;
+    int overdrawn;
     unsigned updates;
 } writer_sim_t;
 
@@ -247,11 +252,15 @@ static int check_write(const side_t *s, int rc, size_t before, size_t after) {
     return 0;
 }
 
+/* A KeyUpdate spends TLSREC_KEY_UPDATE_MIN_BYTES of the reader's credit, which must hold that
+ * much; the first that finds less overdraws it, and the reader takes no update after that. */
 static void sim_key_update(writer_sim_t *w) {
-    if (w->sent && w->since < TLSREC_KEY_UPDATE_MIN_BYTES)
-        w->short_gap = 1;
-    w->sent = 1;
-    w->since = 0;
+    if (w->overdrawn || w->credit < TLSREC_KEY_UPDATE_MIN_BYTES) {
+        w->overdrawn = 1;
+    } else {
+        w->credit -= TLSREC_KEY_UPDATE_MIN_BYTES;
+        w->paid++;
+    }
     w->seq = 0;
     w->updates++;
 }
@@ -260,15 +269,15 @@ static void sim_key_update(writer_sim_t *w) {
  * after upd0 key updates, and checks that the state agrees: first a KeyUpdate if the peer had
  * asked for one (the driver cannot see whether the server took a hand-sealed record for a
  * request, so after one both ways are tried), then one before any record that would pass the
- * key's record limit. KeyUpdates closer to the one before than the reader
- * allows (TLSREC_KEY_UPDATE_MIN_BYTES; only a low test limit makes them) are noted, since the
- * reader must refuse them. */
+ * key's record limit. Each record's data adds to the reader's KeyUpdate credit, up to
+ * KEY_UPDATE_CREDIT_MAX, and each KeyUpdate spends from it: one that overdraws it (only a low
+ * test limit makes that happen) is noted, since the reader must refuse it. */
 static void track_seal(run_t *u, side_t *s, uint64_t seq0, unsigned upd0, size_t n) {
     int matched = 0;
     /* Only a hand-sealed record can ask for a KeyUpdate: tlsrec_seal never does. */
     int may_answer = s == &u->srv && u->may_request;
     for (int answer = 0; answer <= may_answer && !matched; answer++) {
-        writer_sim_t w = {seq0, s->since_ku, s->sent_ku, s->short_gap, 0};
+        writer_sim_t w = {seq0, s->credit, s->paid, s->overdrawn, 0};
         if (answer && n > 0)
             sim_key_update(&w);
         for (size_t left = n; left > 0;) {
@@ -276,16 +285,16 @@ static void track_seal(run_t *u, side_t *s, uint64_t seq0, unsigned upd0, size_t
                 sim_key_update(&w);
             size_t k = left < TLSREC_PLAINTEXT_MAX_BYTES ? left : TLSREC_PLAINTEXT_MAX_BYTES;
             w.seq++;
-            w.since += k;
+            w.credit = w.credit + k < KEY_UPDATE_CREDIT_MAX ? w.credit + k : KEY_UPDATE_CREDIT_MAX;
             left -= k;
         }
         if (w.updates == tlsrec_write_updates(s->r) - upd0 && w.seq == tlsrec_write_seq(s->r)) {
             matched = 1;
             if (answer)
                 u->may_request = 0;
-            s->since_ku = w.since;
-            s->sent_ku = w.sent;
-            s->short_gap = w.short_gap;
+            s->credit = w.credit;
+            s->paid = w.paid;
+            s->overdrawn = w.overdrawn;
         }
     }
     CHECK(matched);
@@ -304,18 +313,19 @@ static void deliver_down(run_t *u) {
     int rc = open_checked(u, &u->cli, w, len, &plain, &used, &pl);
     if (!was_dead) {
         /* Only an alert from the server (its own, or the one it sent on failing) or a KeyUpdate
-         * too soon after the one before fails the client; otherwise every record opens. */
-        if (rc != 0)
-            CHECK(u->srv_alerted || u->srv.dead || u->srv.short_gap);
-        else
+         * that overdrew the client's credit fails the client, at exactly that KeyUpdate;
+         * otherwise every record opens. */
+        if (rc != 0 && !u->srv_alerted && !u->srv.dead)
+            CHECK(u->srv.overdrawn && tlsrec_read_updates(u->cli.r) == u->srv.paid);
+        else if (rc == 0)
             CHECK(used == len);
         CHECK(pl <= u->down_sent.len - u->down_read);
         CHECK(pl == 0 || memcmp(plain.data, u->down_sent.data + u->down_read, pl) == 0);
         u->down_read += pl;
     }
     /* The server never asks the client for anything (its KeyUpdates do not request one): the
-     * client only writes the alert for a KeyUpdate that came too soon. */
-    CHECK(u->cli.out.len == 0 || u->srv.short_gap);
+     * client only writes the alert for a KeyUpdate that overdrew its credit. */
+    CHECK(u->cli.out.len == 0 || u->srv.overdrawn);
     buf_dispose(&plain);
     u->srv.out_fed = u->srv.out.len;
 }
@@ -339,9 +349,11 @@ static void feed(run_t *u, size_t amount, size_t chunk) {
         size_t len = u->fed - u->consumed, used, pl;
         int was_dead = u->srv.dead;
         int rc = open_checked(u, &u->srv, w, len, &plain, &used, &pl);
-        /* Nothing tlsrec_seal writes is refused, but for KeyUpdates that come too soon. */
+        /* Nothing tlsrec_seal writes is refused, but the KeyUpdate that overdraws the server's
+         * credit, and it is refused exactly there: after the ones the credit paid for. */
         if (!u->tainted && !u->srv_alerted)
-            CHECK(rc == 0 || (rc == -EPROTO && u->cli.short_gap));
+            CHECK(rc == 0 || (rc == -EPROTO && u->cli.overdrawn &&
+                              tlsrec_read_updates(u->srv.r) == u->cli.paid));
         if (!was_dead && !u->tainted) {
             CHECK(pl <= u->up_sent.len - u->up_read);
             CHECK(pl == 0 || memcmp(plain.data, u->up_sent.data + u->up_read, pl) == 0);
@@ -493,6 +505,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(tlsrec_engine_set_rekey_records(engine, u.rekey) == 0);
     CHECK(tlsrec_create(engine, &u.cli.r, suite, 0, client_secret, server_secret, slen, 0, 0) == 0);
     CHECK(tlsrec_create(engine, &u.srv.r, suite, 1, client_secret, server_secret, slen, 0, 0) == 0);
+    u.cli.credit = u.srv.credit = KEY_UPDATE_CREDIT_MAX;
 
     for (int ops = 0; ops < FUZZ_MAX_OPS && c.n > 0; ops++) {
         uint8_t op = take(&c);
@@ -529,8 +542,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* The rest in one call, and then a stream of tlsrec_seal records must have arrived whole. */
     u.calls = 0;
     feed(&u, 0, 0);
-    if (!u.tainted && !u.srv_alerted && u.cli.short_gap) {
-        CHECK(u.srv.dead); /* the KeyUpdate that came too soon was refused */
+    if (!u.tainted && !u.srv_alerted && u.cli.overdrawn) {
+        /* The KeyUpdate that overdrew the credit was refused, and none after the ones it paid. */
+        CHECK(u.srv.dead);
+        CHECK(tlsrec_read_updates(u.srv.r) == u.cli.paid);
     } else if (!u.tainted && !u.srv_alerted) {
         CHECK(u.consumed == u.stream.len);
         CHECK(u.up_read == u.up_sent.len);
@@ -539,7 +554,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CHECK(u.cli.out.len > 0 || tlsrec_read_seq(u.srv.r) == tlsrec_write_seq(u.cli.r));
     }
     if (!u.cli.dead) {
-        CHECK(!u.srv.short_gap); /* the client read it, and must have refused it */
+        CHECK(!u.srv.overdrawn); /* the client read it, and must have refused it */
         CHECK(u.down_read == u.down_sent.len);
         CHECK(tlsrec_read_updates(u.cli.r) == tlsrec_write_updates(u.srv.r));
         CHECK(tlsrec_read_seq(u.cli.r) == tlsrec_write_seq(u.srv.r));

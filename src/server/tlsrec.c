@@ -35,6 +35,9 @@
 #define ALERT_FATAL 2
 /* An alert that is followed by close_notify and is otherwise harmless (§6.1). */
 #define ALERT_USER_CANCELED 90
+/* The most KeyUpdate credit a peer holds, in application bytes: TLSREC_KEY_UPDATE_BURST updates'
+ * worth, which is also what a connection starts with. */
+#define KEY_UPDATE_CREDIT_MAX ((uint32_t)TLSREC_KEY_UPDATE_BURST * TLSREC_KEY_UPDATE_MIN_BYTES)
 
 typedef struct suite_info {
     uint16_t id;
@@ -77,7 +80,7 @@ struct tlsrec {
     uint8_t read_closed : 1; /* the peer's close_notify came: nothing more is read */
     uint8_t answer_owed : 1; /* the peer asked for our KeyUpdate: sent before our next data */
     uint8_t control_run;     /* records in a row that carried no application byte */
-    uint32_t since_update;   /* application bytes read since the peer's last KeyUpdate */
+    uint32_t update_credit;  /* application bytes that pay for the peer's next KeyUpdates */
     dir_t rd, wr;
 };
 
@@ -203,7 +206,7 @@ int tlsrec_create(tlsrec_engine_t *e, tlsrec_t **out, uint16_t suite, int is_ser
         tlsrec_destroy(e, r);
         return -EINVAL;
     }
-    r->since_update = TLSREC_KEY_UPDATE_MIN_BYTES; /* the first KeyUpdate needs no data first */
+    r->update_credit = KEY_UPDATE_CREDIT_MAX; /* a burst of KeyUpdates needs no data first */
     r->rd.seq = is_server ? client_seq : server_seq;
     r->wr.seq = is_server ? server_seq : client_seq;
     *out = r;
@@ -371,15 +374,16 @@ static int handle_handshake(tlsrec_engine_t *e, tlsrec_t *r, const uint8_t *m, s
     uint8_t request = m[HS_HEADER_BYTES];
     if (request > 1)
         return fail(e, r, TLSREC_ALERT_ILLEGAL_PARAMETER, out);
-    /* Each update costs two HMACs and carries no data: a peer that updates more often than every
-     * TLSREC_KEY_UPDATE_MIN_BYTES of data it sends is flooding, not protecting its key. */
-    if (r->since_update < TLSREC_KEY_UPDATE_MIN_BYTES)
+    /* Each update costs two HMACs and carries no data, so it is paid for with
+     * TLSREC_KEY_UPDATE_MIN_BYTES of credit: TLSREC_KEY_UPDATE_BURST in a row are fine, but a peer
+     * that goes on updating more often than its data earns is flooding, not protecting its key. */
+    if (r->update_credit < TLSREC_KEY_UPDATE_MIN_BYTES)
         return fail(e, r, TLSREC_ALERT_UNEXPECTED_MESSAGE, out);
     if (update_dir(e, r->suite, &r->rd) != 0) {
         r->failed = 1;
         return -EPROTO;
     }
-    r->since_update = 0;
+    r->update_credit -= TLSREC_KEY_UPDATE_MIN_BYTES;
     if (request == 1)
         r->answer_owed = 1;
     return 0;
@@ -438,11 +442,13 @@ int tlsrec_open(tlsrec_engine_t *e, tlsrec_t *r, uint8_t *buf, size_t len, size_
         }
         /* Records that carry no application byte (empty data, KeyUpdate, user_canceled) cost a
          * decryption each and give the caller nothing to account for: a run of more than
-         * TLSREC_CONTROL_RUN_MAX of them is refused, as BoringSSL does. */
+         * TLSREC_CONTROL_RUN_MAX of them is refused, as BoringSSL does. Data earns KeyUpdate
+         * credit, byte for byte, up to KEY_UPDATE_CREDIT_MAX. */
         if (ct == CT_APPLICATION_DATA && n > 0) {
             r->control_run = 0;
-            r->since_update =
-                n > UINT32_MAX - r->since_update ? UINT32_MAX : r->since_update + (uint32_t)n;
+            r->update_credit = n >= KEY_UPDATE_CREDIT_MAX - r->update_credit
+                                   ? KEY_UPDATE_CREDIT_MAX
+                                   : r->update_credit + (uint32_t)n;
         } else if (++r->control_run > TLSREC_CONTROL_RUN_MAX) {
             rc = fail(e, r, TLSREC_ALERT_UNEXPECTED_MESSAGE, out);
             break;

@@ -45,9 +45,14 @@
  * user_canceled warning) before the peer is refused: each costs a decryption and moves nothing
  * (BoringSSL's limit for empty records is the same 32). */
 #define TLSREC_CONTROL_RUN_MAX 32
-/* Application bytes the peer must send between two KeyUpdates (the first needs none). Clients
- * update a key after millions of records; a KeyUpdate costs two HMACs, so without this a peer
- * could make the server derive keys for every few bytes it sends. */
+/* KeyUpdates a peer may send back to back. Each costs the server two HMACs and carries no data,
+ * so a peer pays for them from a credit counted in application bytes: a full credit pays for this
+ * many in a row, room for a user who asks for several updates at once (openssl s_client's "K")
+ * or a stack that updates twice, while a peer that keeps updating runs out and is refused. */
+#define TLSREC_KEY_UPDATE_BURST 8
+/* Bytes of credit one KeyUpdate costs, and so the application data that earns one more: every
+ * byte of data read adds one, up to TLSREC_KEY_UPDATE_BURST updates' worth, which is also where
+ * the credit starts. Clients update a key after millions of records, so only a flood meets it. */
 #define TLSREC_KEY_UPDATE_MIN_BYTES 4096
 
 /* The TLS 1.3 cipher suites this layer runs (their IANA values). */

@@ -3,13 +3,14 @@
  * shared engine, for each of the three suites: round trips of every size class both ways, fed
  * whole, a byte at a time and in random pieces; inner plaintexts built by hand (empty records,
  * padding, alerts, handshake messages, KeyUpdate in every form, unknown content types, content
- * over the limit); KeyUpdate requests answered once, before the next data; the limits on
- * KeyUpdates without data between them and on runs of records without data; every bit of a
- * record flipped; headers a peer must not send; replayed and reordered records; the write side's
- * own KeyUpdates; two connections sharing the engine's key cache; tlsrec_probe; and the
- * arguments tlsrec_create refuses. The traffic secret after a KeyUpdate is computed here with
- * OpenSSL's TLS13-KDF, so the test does not share the key schedule of the code under test.
- * Payloads and splits come from a fixed seed, so a failure repeats. */
+ * over the limit); KeyUpdate requests answered once, before the next data; the KeyUpdate credit
+ * (a burst, then one per TLSREC_KEY_UPDATE_MIN_BYTES of data, capped) and the limit on runs of
+ * records without data; every bit of a record flipped; headers a peer must not send; replayed and
+ * reordered records; the write side's own KeyUpdates; two connections sharing the engine's key
+ * cache; tlsrec_probe; and the arguments tlsrec_create refuses. The traffic secret after a
+ * KeyUpdate is computed here with OpenSSL's TLS13-KDF, so the test does not share the key
+ * schedule of the code under test. Payloads and splits come from a fixed seed, so a failure
+ * repeats. */
 #include "unit.h"
 
 #include <errno.h>
@@ -46,10 +47,14 @@
 #define PROBE_RECORDS 5
 #define PROBE_MAX_SEQ 8
 /* The write key limit of the rekey test, and the writes sealed under it: each as large as the
- * data a reader wants between two KeyUpdates, so that the writer's own are not a flood. */
+ * data that earns a KeyUpdate, so that the writer's own never run out of its reader's credit. */
 #define REKEY_RECORDS 3
 #define REKEY_WRITES 10
 #define REKEY_WRITE_BYTES TLSREC_KEY_UPDATE_MIN_BYTES
+/* The data the credit test sends to show that the KeyUpdate credit is capped: writes of more than
+ * a full credit each (three records), three times over. */
+#define KEY_UPDATE_FLOOD_BYTES ((TLSREC_KEY_UPDATE_BURST + 2) * TLSREC_KEY_UPDATE_MIN_BYTES)
+#define KEY_UPDATE_FLOOD_WRITES 3
 /* Bytes of a KeyUpdate record: header, message (4-byte header and 1-byte body), type, tag. */
 #define KEY_UPDATE_RECORD_BYTES (TLSREC_HEADER_BYTES + 4 + 1 + 1 + TAG_BYTES)
 /* Zero padding added to the inner plaintexts that test its removal, in bytes. */
@@ -857,70 +862,192 @@ static void test_key_update_requested(void **state) {
     tlsrec_engine_destroy(e);
 }
 
-/* Requests that pile up while the server writes nothing are answered by one KeyUpdate, so a
- * peer cannot grow the server's output by asking. A KeyUpdate needs TLSREC_KEY_UPDATE_MIN_BYTES
- * of application data read since the previous one (the first needs none): exactly that many,
- * over several records, is enough; one byte fewer, or records without data, is flooding. */
+/* The client's writing side in the KeyUpdate limit tests: the state that seals its records now
+ * (p->cli at first) and that state's traffic secret; every KeyUpdate sealed by hand moves both to
+ * the next key. */
+typedef struct writer {
+    tlsrec_t *w;
+    uint8_t secret[TLSREC_SECRET_MAX_BYTES];
+} writer_t;
+
+static void writer_start(const pair_t *p, writer_t *c) {
+    c->w = p->cli;
+    memcpy(c->secret, p->csec, p->s->secret_len);
+}
+
+/* Seals a KeyUpdate (request is 0 or 1) with c's state and moves c to the next key. */
+static void writer_key_update(const pair_t *p, writer_t *c, int request, buf_t *wire) {
+    tlsrec_t *next = hand_key_update(p, c->w, 0, c->secret, request, wire);
+    if (c->w != p->cli)
+        tlsrec_destroy(p->e, c->w);
+    c->w = next;
+}
+
+static void writer_end(const pair_t *p, writer_t *c) {
+    if (c->w != p->cli)
+        tlsrec_destroy(p->e, c->w);
+    c->w = NULL;
+}
+
+/* Seals count KeyUpdates from c back to back (asking for ours when request is 1) and opens them
+ * at the server in one call: every one is accepted, nothing is delivered and nothing sent back. */
+static void key_updates_accepted(pair_t *p, writer_t *c, int count, int request) {
+    buf_t wire = {0}, out = {0};
+    unsigned before = tlsrec_read_updates(p->srv);
+    for (int k = 0; k < count; k++)
+        writer_key_update(p, c, request, &wire);
+    verdict_t v = open_copy(p->e, p->srv, wire.data, wire.len, NULL, &out);
+    assert_int_equal(v.rc, 0);
+    assert_int_equal(v.used, wire.len);
+    assert_int_equal(v.plain, 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(tlsrec_read_updates(p->srv), before + (unsigned)count);
+    buf_dispose(&wire);
+    buf_dispose(&out);
+}
+
+/* Checks that out holds exactly the fatal alert description that the server seals next under its
+ * write key: AEAD sealing is deterministic, so a state made from the same traffic secret (the
+ * server's first, moved on once per update it made) at the same sequence number seals the same
+ * bytes. */
+static void expect_server_alert(const pair_t *p, const buf_t *out, uint8_t description) {
+    uint8_t secret[TLSREC_SECRET_MAX_BYTES], next[TLSREC_SECRET_MAX_BYTES];
+    memcpy(secret, p->ssec, p->s->secret_len);
+    for (unsigned k = 0; k < tlsrec_write_updates(p->srv); k++) {
+        next_secret(p->s, secret, next);
+        memcpy(secret, next, p->s->secret_len);
+    }
+    tlsrec_t *ref = NULL;
+    buf_t want = {0};
+    assert_int_equal(tlsrec_create(p->e, &ref, p->s->id, 1, p->csec, secret, p->s->secret_len, 0,
+                                   tlsrec_write_seq(p->srv) - 1),
+                     0);
+    tlsrec_alert(p->e, ref, description, &want);
+    assert_int_equal(out->len, want.len);
+    assert_memory_equal(out->data, want.data, want.len);
+    tlsrec_destroy(p->e, ref);
+    buf_dispose(&want);
+}
+
+/* Seals one more KeyUpdate from c and checks the server refuses it as a flood: -EPROTO, the
+ * record consumed but its key not taken, exactly an unexpected_message alert sent, and nothing
+ * more read or written. */
+static void key_update_refused(pair_t *p, writer_t *c) {
+    buf_t wire = {0}, out = {0};
+    unsigned before = tlsrec_read_updates(p->srv);
+    writer_key_update(p, c, 0, &wire);
+    verdict_t v = open_copy(p->e, p->srv, wire.data, wire.len, NULL, &out);
+    assert_int_equal(v.rc, -EPROTO);
+    assert_int_equal(v.used, wire.len);
+    assert_int_equal(v.plain, 0);
+    assert_int_equal(tlsrec_read_updates(p->srv), before);
+    expect_server_alert(p, &out, TLSREC_ALERT_UNEXPECTED_MESSAGE);
+    expect_refuses(p, p->srv, 1);
+    buf_dispose(&wire);
+    buf_dispose(&out);
+}
+
+/* A KeyUpdate is paid for with TLSREC_KEY_UPDATE_MIN_BYTES of credit, and a connection starts
+ * with TLSREC_KEY_UPDATE_BURST updates' worth: the first needs no data before it, and that many
+ * back to back, one per call, are accepted; the one after them is a flood. Requests that pile up
+ * while the server writes nothing are answered by one KeyUpdate, so a peer cannot grow the
+ * server's output by asking. */
 static void test_key_update_limits(void **state) {
     (void)state;
     tlsrec_engine_t *e = engine();
-    uint8_t *data = malloc(TLSREC_KEY_UPDATE_MIN_BYTES);
+    for (int i = 0; i < SUITE_COUNT; i++) {
+        pair_t p;
+        writer_t c;
+        pair_open(&p, e, &suites[i]);
+        writer_start(&p, &c);
+        for (int k = 0; k < TLSREC_KEY_UPDATE_BURST; k++)
+            key_updates_accepted(&p, &c, 1, 1);
+        assert_int_equal(tlsrec_read_updates(p.srv), TLSREC_KEY_UPDATE_BURST);
+        assert_int_equal(tlsrec_read_seq(p.srv), 0);
+        /* All those requests, one answer, before the next data. */
+        buf_t out = {0}, plain = {0}, answer = {0};
+        assert_int_equal(tlsrec_seal(e, p.srv, "x", 1, &out), 0);
+        assert_int_equal(tlsrec_write_updates(p.srv), 1);
+        assert_int_equal(walk_records(out.data, out.len, NULL, 0), 2);
+        verdict_t v = open_copy(e, p.cli, out.data, out.len, &plain, &answer);
+        assert_int_equal(v.rc, 0);
+        assert_int_equal(v.plain, 1);
+        assert_memory_equal(plain.data, "x", 1);
+        assert_int_equal(answer.len, 0);
+        assert_int_equal(tlsrec_read_updates(p.cli), 1);
+        /* The burst is spent: the next KeyUpdate, with no data before it, is refused. */
+        key_update_refused(&p, &c);
+        assert_int_equal(tlsrec_read_updates(p.srv), TLSREC_KEY_UPDATE_BURST);
+        writer_end(&p, &c);
+        buf_dispose(&out);
+        buf_dispose(&plain);
+        buf_dispose(&answer);
+        pair_close(&p);
+    }
+    tlsrec_engine_destroy(e);
+}
+
+/* Once the burst is spent, application data earns the credit back byte for byte: exactly
+ * TLSREC_KEY_UPDATE_MIN_BYTES, over several records, pays for exactly one more KeyUpdate, one
+ * byte fewer for none, and records without data earn nothing. The credit is capped at the
+ * burst: after far more data than that, TLSREC_KEY_UPDATE_BURST updates in a row are accepted
+ * and the next one is not. */
+static void test_key_update_credit(void **state) {
+    (void)state;
+    tlsrec_engine_t *e = engine();
+    uint8_t *data = malloc(KEY_UPDATE_FLOOD_BYTES);
     assert_non_null(data);
-    fill_random(data, TLSREC_KEY_UPDATE_MIN_BYTES);
+    fill_random(data, KEY_UPDATE_FLOOD_BYTES);
     static const uint8_t empty[] = {CT_APPLICATION_DATA};
     static const uint8_t canceled[] = {ALERT_WARNING, ALERT_USER_CANCELED, CT_ALERT};
     for (int i = 0; i < SUITE_COUNT; i++) {
         const suite_t *s = &suites[i];
         for (int short_by = 0; short_by <= 1; short_by++) {
             pair_t p;
+            writer_t c;
             pair_open(&p, e, s);
-            uint8_t csec[TLSREC_SECRET_MAX_BYTES];
-            memcpy(csec, p.csec, s->secret_len);
+            writer_start(&p, &c);
+            key_updates_accepted(&p, &c, TLSREC_KEY_UPDATE_BURST, 0);
+            /* The data in two records, and records without data between them. */
             buf_t wire = {0}, plain = {0}, out = {0};
-            /* Request, the data in two records and records without data, request again. */
-            tlsrec_t *cli2 = hand_key_update(&p, p.cli, 0, csec, 1, &wire);
             size_t half = TLSREC_KEY_UPDATE_MIN_BYTES / 2;
-            assert_int_equal(tlsrec_seal(e, cli2, data, half, &wire), 0);
-            assert_int_equal(tlsrec_seal_inner(e, cli2, empty, sizeof(empty), &wire), 0);
-            assert_int_equal(tlsrec_seal_inner(e, cli2, canceled, sizeof(canceled), &wire), 0);
-            assert_int_equal(tlsrec_seal(e, cli2, data + half,
+            assert_int_equal(tlsrec_seal(e, c.w, data, half, &wire), 0);
+            assert_int_equal(tlsrec_seal_inner(e, c.w, empty, sizeof(empty), &wire), 0);
+            assert_int_equal(tlsrec_seal_inner(e, c.w, canceled, sizeof(canceled), &wire), 0);
+            assert_int_equal(tlsrec_seal(e, c.w, data + half,
                                          TLSREC_KEY_UPDATE_MIN_BYTES - half - (size_t)short_by,
                                          &wire),
                              0);
-            size_t before_second = wire.len;
-            tlsrec_t *cli3 = hand_key_update(&p, cli2, 0, csec, 1, &wire);
             verdict_t v = open_copy(e, p.srv, wire.data, wire.len, &plain, &out);
+            assert_int_equal(v.rc, 0);
+            assert_int_equal(v.used, wire.len);
             assert_int_equal(plain.len, TLSREC_KEY_UPDATE_MIN_BYTES - (size_t)short_by);
             assert_memory_equal(plain.data, data, plain.len);
-            if (short_by) {
-                assert_int_equal(v.rc, -EPROTO);
-                assert_int_equal(tlsrec_read_updates(p.srv), 1);
-                assert_true(v.used >= before_second);
-                expect_alert_record(&p, p.srv, 1, &out);
-            } else {
-                assert_int_equal(v.rc, 0);
-                assert_int_equal(v.used, wire.len);
-                assert_int_equal(out.len, 0);
-                assert_int_equal(tlsrec_read_updates(p.srv), 2);
-                /* Two requests, one answer, before the next data. */
-                assert_int_equal(tlsrec_seal(e, p.srv, "x", 1, &out), 0);
-                assert_int_equal(tlsrec_write_updates(p.srv), 1);
-                assert_int_equal(walk_records(out.data, out.len, NULL, 0), 2);
-                buf_dispose(&plain);
-                buf_t answer = {0};
-                v = open_copy(e, p.cli, out.data, out.len, &plain, &answer);
-                assert_int_equal(v.rc, 0);
-                assert_int_equal(v.plain, 1);
-                assert_int_equal(answer.len, 0);
-                expect_data(e, cli3, p.srv, "after", 5);
-            }
-            tlsrec_destroy(e, cli2);
-            tlsrec_destroy(e, cli3);
+            assert_int_equal(out.len, 0);
+            if (!short_by)
+                key_updates_accepted(&p, &c, 1, 0);
+            key_update_refused(&p, &c);
+            assert_int_equal(tlsrec_read_updates(p.srv),
+                             TLSREC_KEY_UPDATE_BURST + (short_by ? 0 : 1));
+            writer_end(&p, &c);
             buf_dispose(&wire);
             buf_dispose(&plain);
             buf_dispose(&out);
             pair_close(&p);
         }
+        /* The cap: the burst spent, then data worth several bursts, then a burst again. */
+        pair_t p;
+        writer_t c;
+        pair_open(&p, e, s);
+        writer_start(&p, &c);
+        key_updates_accepted(&p, &c, TLSREC_KEY_UPDATE_BURST, 0);
+        for (int k = 0; k < KEY_UPDATE_FLOOD_WRITES; k++)
+            expect_data(e, c.w, p.srv, data, KEY_UPDATE_FLOOD_BYTES);
+        key_updates_accepted(&p, &c, TLSREC_KEY_UPDATE_BURST, 0);
+        key_update_refused(&p, &c);
+        assert_int_equal(tlsrec_read_updates(p.srv), 2 * TLSREC_KEY_UPDATE_BURST);
+        writer_end(&p, &c);
+        pair_close(&p);
     }
     free(data);
     tlsrec_engine_destroy(e);
@@ -1241,21 +1368,22 @@ static void test_rekey(void **state) {
         assert_int_equal(v.plain, sent.len);
         assert_memory_equal(plain.data, sent.data, sent.len);
         tlsrec_destroy(e, r);
-        /* One-byte writes under the same limit: the writer's second KeyUpdate comes three bytes
-         * after its first, and the reader takes it for a flood (TLSREC_KEY_UPDATE_MIN_BYTES). */
+        /* One-byte writes under the same limit: the writer updates its key every three bytes,
+         * which its reader's credit pays for TLSREC_KEY_UPDATE_BURST times; the next update is
+         * taken for a flood. */
         pair_t q;
         pair_open(&q, e, &suites[i]);
-        for (int k = 0; k < 2 * REKEY_RECORDS + 1; k++) {
+        for (int k = 0; k < REKEY_RECORDS * (TLSREC_KEY_UPDATE_BURST + 1) + 1; k++) {
             const uint8_t byte = (uint8_t)('a' + k);
             buf_t wire = {0};
             assert_int_equal(tlsrec_seal(e, q.cli, &byte, 1, &wire), 0);
             buf_dispose(&out);
             v = open_copy(e, q.srv, wire.data, wire.len, NULL, &out);
-            assert_int_equal(v.rc, k < 2 * REKEY_RECORDS ? 0 : -EPROTO);
+            assert_int_equal(v.rc, k < REKEY_RECORDS * (TLSREC_KEY_UPDATE_BURST + 1) ? 0 : -EPROTO);
             buf_dispose(&wire);
         }
-        assert_int_equal(tlsrec_write_updates(q.cli), 2);
-        assert_int_equal(tlsrec_read_updates(q.srv), 1);
+        assert_int_equal(tlsrec_write_updates(q.cli), TLSREC_KEY_UPDATE_BURST + 1);
+        assert_int_equal(tlsrec_read_updates(q.srv), TLSREC_KEY_UPDATE_BURST);
         pair_close(&q);
         buf_dispose(&out);
         /* KeyUpdates inside one large write, the other way. */
@@ -1416,6 +1544,7 @@ int main(void) {
         cmocka_unit_test(test_key_update_not_requested),
         cmocka_unit_test(test_key_update_requested),
         cmocka_unit_test(test_key_update_limits),
+        cmocka_unit_test(test_key_update_credit),
         cmocka_unit_test(test_control_run),
         cmocka_unit_test(test_key_update_malformed),
         cmocka_unit_test(test_bit_flips),
