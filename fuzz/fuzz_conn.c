@@ -372,7 +372,7 @@ static conn_t *open_socket_conn(server_t *s) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
     int sndbuf = FUZZ_SOCK_SNDBUF;
     CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == 0);
-    conn_t *c = conn_create(s, sv[0], NULL, 0);
+    conn_t *c = conn_create(s, sv[0], NULL, 0, 0);
     if (c == NULL) {
         close(sv[0]);
         close(sv[1]);
@@ -493,7 +493,7 @@ static void reset_clock(server_t *s) {
  * the connection; the upgrade itself may be refused too (429 from the forwarded address's cap),
  * and then the connection is closing. */
 static conn_t *open_upgraded(server_t *s, int slot_no, const char *req) {
-    conn_t *c = slot_no == FUZZ_SOCK_SLOT ? open_socket_conn(s) : conn_create(s, -1, NULL, 0);
+    conn_t *c = slot_no == FUZZ_SOCK_SLOT ? open_socket_conn(s) : conn_create(s, -1, NULL, 0, 0);
     if (c == NULL) {
         CHECK(s->count.refused > 0);
         return NULL;
@@ -542,7 +542,7 @@ static void close_all(server_t *s) {
 }
 
 static void run_raw(server_t *s, const uint8_t *data, size_t size, size_t chunk) {
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     CHECK(c != NULL);
     if (chunk == 0)
         chunk = size;

@@ -272,7 +272,7 @@ static void send_str(server_t *s, conn_t *c, const char *json) {
 static conn_t *open_upgraded(server_t *s) {
     uint8_t req[sizeof(upgrade)];
     memcpy(req, upgrade, sizeof(upgrade));
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     CHECK(c != NULL);
     conn_feed(s, c, req, sizeof(upgrade) - 1);
     CHECK(c->state == CONN_WS);

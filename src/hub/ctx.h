@@ -34,6 +34,10 @@ typedef struct tls_conn tls_conn_t;
 
 /* Bytes read from a socket per read() call, and the size of the shared read buffer. */
 #define SERVER_READ_BYTES 65536
+/* Connections the admin listener (--admin-listen) holds at once. They do not count against the
+ * client caps, so a scrape still gets in when clients fill them; this cap (and the descriptors
+ * server.c reserves for it) keeps them from taking the descriptors clients need. */
+#define SERVER_ADMIN_MAX_CONNECTIONS 16
 /* JSON tokens one message may have. A WebTorrent announce with 10 offers needs 95; a scrape
  * of 100 infohashes about 105. */
 #define SERVER_MAX_JSON_TOKENS 1024
@@ -251,8 +255,9 @@ typedef struct server {
     hmap_t ips;         /* client address -> ip_entry_t */
     rng_t rng;
     hash_key_t key;
-    conn_t *conns; /* all connections */
-    uint32_t nconns;
+    conn_t *conns;   /* all connections */
+    uint32_t nconns; /* client connections (the caps and shedding count these) */
+    uint32_t nadmin; /* admin-listener connections, capped by SERVER_ADMIN_MAX_CONNECTIONS */
     conn_t *flush_list;
     conn_t *close_list;
     /* The handle table: slot -> connection, with a generation that changes when a slot is

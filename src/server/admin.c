@@ -74,14 +74,13 @@ void admin_accept(server_t *s) {
         int fd = accept4(s->afd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; /* EAGAIN, or a transient error; out of descriptors waits for the next */
-        /* An admin connection goes through the same caps as any other (it is a connection
-         * like the others for the descriptor limit). */
-        conn_t *c = conn_create(s, fd, (struct sockaddr *)&addr, len);
+        /* An admin connection has its own cap (conn_create), not the clients': monitoring must
+         * get in when clients have filled theirs, which is when it matters most. */
+        conn_t *c = conn_create(s, fd, (struct sockaddr *)&addr, len, CF_ADMIN);
         if (c == NULL) {
             close(fd);
             continue;
         }
-        c->flags |= CF_ADMIN;
         int rc = conn_watch(s, c);
         if (rc != 0) {
             log_msg(LOG_WARN, "epoll_ctl(ADD) for an admin connection: %s", strerror(-rc));

@@ -152,18 +152,22 @@ static int xff_client(str_t xff, uint8_t out[16]) {
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
-conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t addrlen) {
+conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t addrlen,
+                    uint32_t flags) {
     uint8_t key[16];
     addr_key(addr, addrlen, key);
     ip_entry_t *ip = ip_get(s, key, 0);
-    int trusted = is_trusted_proxy(s, key);
-    if (s->nconns >= s->max_conns ||
-        (s->cfg.max_per_ip && ip != NULL && ip->count >= s->cfg.max_per_ip && !trusted)) {
+    int admin = (flags & CF_ADMIN) != 0;
+    int trusted = !admin && is_trusted_proxy(s, key);
+    if (admin ? s->nadmin >= SERVER_ADMIN_MAX_CONNECTIONS
+              : s->nconns >= s->max_conns || (s->cfg.max_per_ip && ip != NULL &&
+                                              ip->count >= s->cfg.max_per_ip && !trusted)) {
         s->count.refused++;
         return NULL;
     }
     conn_t *c = xcalloc(1, sizeof(*c));
     c->fd = fd;
+    c->flags = flags;
     /* Only a trusted proxy may send a PROXY header, so only its connections look for one: the
      * others go straight to HTTP, and the stage costs them nothing but the check above. */
     if (trusted) {
@@ -181,7 +185,10 @@ conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t 
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
-    s->nconns++;
+    if (admin)
+        s->nadmin++;
+    else
+        s->nconns++;
     s->count.accepted++;
     if (evlog_enabled(EVLOG_OPEN)) {
         logfmt_field_t f[] = {LOGFMT_U("open", s->nconns)};
@@ -207,7 +214,10 @@ void conn_destroy(server_t *s, conn_t *c) {
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    s->nconns--;
+    if (c->flags & CF_ADMIN)
+        s->nadmin--;
+    else
+        s->nconns--;
     ip_put(s, c->ip);
     buf_dispose(&c->in);
     buf_dispose(&c->frag);

@@ -14,10 +14,13 @@
 
 /* Creates a connection for an accepted socket (fd may be -1 for tests and fuzzing: output is then
  * discarded at flush time), links it into the server's list and counts it against its address.
- * A connection from a --trusted-proxy address starts in CONN_PROXY (it may send a PROXY
- * protocol header first), any other in CONN_HTTP. Returns NULL when a cap refuses it (the caller
- * closes the fd). */
-conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t addrlen);
+ * flags are its first CF_* flags: 0 for a client, CF_ADMIN for the admin listener's, which count
+ * against SERVER_ADMIN_MAX_CONNECTIONS only (not the client caps, so that monitoring still works
+ * when clients have filled them). A client connection from a --trusted-proxy address starts in
+ * CONN_PROXY (it may send a PROXY protocol header first), any other in CONN_HTTP. Returns NULL
+ * when a cap refuses it (the caller closes the fd). */
+conn_t *conn_create(server_t *s, int fd, const struct sockaddr *addr, socklen_t addrlen,
+                    uint32_t flags);
 
 /* Registers c's socket with the loop's epoll set: level-triggered EPOLLIN, or edge-triggered
  * while c is in CONN_PROXY (see conn.c). Returns 0, or a negative errno from epoll_ctl (the

@@ -33,8 +33,8 @@
 #include "ws/frame.h"
 
 /* Descriptors kept back from the connection cap for the listeners, epoll, the signalfd, SQLite
- * (two connections, WAL and shared-memory files) and logs. */
-#define SERVER_RESERVED_FDS 32
+ * (two connections, WAL and shared-memory files), logs, and the admin listener's connections. */
+#define SERVER_RESERVED_FDS (32 + SERVER_ADMIN_MAX_CONNECTIONS)
 /* Events handled per epoll_wait call. */
 #define SERVER_MAX_EVENTS 256
 /* Cluster mode: client events handled between two reads of the other nodes' records. */
@@ -372,7 +372,7 @@ static void on_accept(server_t *s, server_listener_t *l) {
                 pause_accept(s);
             return; /* EAGAIN, or a transient error such as ECONNABORTED */
         }
-        conn_t *c = conn_create(s, fd, (struct sockaddr *)&addr, len);
+        conn_t *c = conn_create(s, fd, (struct sockaddr *)&addr, len, 0);
         if (c == NULL) {
             ssize_t w = send(fd, refusal, sizeof(refusal) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             (void)w;

@@ -192,6 +192,28 @@ describe('metrics', () => {
     await closeAll(a, b)
   })
 
+  test('clients at --max-connections do not lock the admin listener out', async (t) => {
+    const { srv, admin } = await startWithAdmin(t, ['--max-connections', '3', '--max-per-ip', '0'])
+    const clients = []
+    try {
+      for (let i = 0; i < 3; i++) clients.push(await connect(srv, { name: `full-${i}` }))
+      // A fourth client is refused...
+      const refused = await connect(srv, { name: 'over' }).then((c) => { clients.push(c); return false }, () => true)
+      assert.ok(refused, 'a client over --max-connections must be refused')
+      // ...while the scrape still gets in, and counts the clients and the refusal.
+      const res = await adminGet(admin, '/metrics')
+      assert.equal(res.status, 200)
+      const p = parse(res.body)
+      const open = p.samples.filter((x) => x.name === 'sigtracker_connections').reduce((a, x) => a + x.value, 0)
+      assert.equal(open, 3)
+      const refusedTotal = p.samples.find((x) => x.name === 'sigtracker_connections_refused_total')
+      assert.ok(refusedTotal && refusedTotal.value >= 1, JSON.stringify(refusedTotal))
+      assert.equal((await adminGet(admin, '/stats.json')).status, 200)
+    } finally {
+      await closeAll(...clients)
+    }
+  })
+
   test('the admin listener and --public-metrics', async (t) => {
     // With --admin-listen the public port keeps /health but not the monitoring pages.
     const { srv, admin } = await startWithAdmin(t)

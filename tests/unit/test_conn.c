@@ -265,7 +265,7 @@ static void drop_output(server_t *s) {
 
 /* A new connection that has completed the upgrade, with its output emptied. */
 static conn_t *ws_conn(server_t *s) {
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     assert_non_null(c);
     feed(s, c, upgrade_request, sizeof(upgrade_request) - 1);
     assert_int_equal(c->state, CONN_WS);
@@ -322,7 +322,7 @@ static void check_invariants(server_t *s) {
 static void test_upgrade_101(void **state) {
     fixture_t *f = *state;
     server_t *s = make_server(f, NULL);
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     assert_non_null(c);
     assert_int_equal(c->state, CONN_HTTP);
     assert_int_equal(s->nconns, 1);
@@ -342,7 +342,7 @@ static void test_upgrade_101(void **state) {
 static void test_upgrade_byte_by_byte(void **state) {
     fixture_t *f = *state;
     server_t *s = make_server(f, NULL);
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     size_t n = sizeof(upgrade_request) - 1;
     for (size_t i = 0; i + 1 < n; i++) {
         feed(s, c, upgrade_request + i, 1);
@@ -363,7 +363,7 @@ static void test_upgrade_byte_by_byte(void **state) {
 static void test_http_health_and_errors(void **state) {
     fixture_t *f = *state;
     server_t *s = make_server(f, NULL);
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     static const char health[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
     feed(s, c, health, sizeof(health) - 1);
     assert_int_equal(c->state, CONN_CLOSING);
@@ -374,13 +374,13 @@ static void test_http_health_and_errors(void **state) {
     feed(s, c, health, sizeof(health) - 1);
     assert_memory_equal(c->out.data + c->out.len - 3, "ok\n", 3);
 
-    conn_t *c2 = conn_create(s, -1, NULL, 0);
+    conn_t *c2 = conn_create(s, -1, NULL, 0, 0);
     static const char bad[] = "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n";
     feed(s, c2, bad, sizeof(bad) - 1);
     assert_int_equal(c2->state, CONN_CLOSING);
     assert_memory_equal(c2->out.data, "HTTP/1.1 405", 12);
 
-    conn_t *c3 = conn_create(s, -1, NULL, 0);
+    conn_t *c3 = conn_create(s, -1, NULL, 0, 0);
     static const char v12[] = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                               "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY "\r\n"
                               "Sec-WebSocket-Version: 12\r\n\r\n";
@@ -389,7 +389,7 @@ static void test_http_health_and_errors(void **state) {
     assert_memory_equal(c3->out.data, "HTTP/1.1 426", 12);
     assert_non_null(memmem(c3->out.data, c3->out.len, "Sec-WebSocket-Version: 13\r\n", 27));
 
-    conn_t *c4 = conn_create(s, -1, NULL, 0);
+    conn_t *c4 = conn_create(s, -1, NULL, 0, 0);
     static const char stats[] = "GET /stats.json HTTP/1.1\r\nHost: x\r\n\r\n";
     feed(s, c4, stats, sizeof(stats) - 1);
     assert_memory_equal(c4->out.data, "HTTP/1.1 200 OK\r\n", 17);
@@ -401,9 +401,7 @@ static void test_http_health_and_errors(void **state) {
 
 /* GET path on a new connection (admin or public) and returns it (closing, its answer queued). */
 static conn_t *http_get(server_t *s, const char *path, int admin) {
-    conn_t *c = conn_create(s, -1, NULL, 0);
-    if (admin)
-        c->flags |= CF_ADMIN;
+    conn_t *c = conn_create(s, -1, NULL, 0, admin ? CF_ADMIN : 0);
     char req[256];
     int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
     feed(s, c, req, (size_t)n);
@@ -446,8 +444,7 @@ static void test_http_monitoring(void **state) {
     c = http_get(s, "/health", 0);
     assert_memory_equal(c->out.data, "HTTP/1.1 200 OK\r\n", 17);
     /* No WebSocket on the admin listener. */
-    conn_t *up = conn_create(s, -1, NULL, 0);
-    up->flags |= CF_ADMIN;
+    conn_t *up = conn_create(s, -1, NULL, 0, CF_ADMIN);
     static const char upgrade[] = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                                   "Connection: Upgrade\r\nSec-WebSocket-Key: " SAMPLE_KEY "\r\n"
                                   "Sec-WebSocket-Version: 13\r\n\r\n";
@@ -455,6 +452,7 @@ static void test_http_monitoring(void **state) {
     assert_memory_equal(up->out.data, "HTTP/1.1 403", 12);
     server_end_iteration(s);
     assert_int_equal(s->nconns, 0);
+    assert_int_equal(s->nadmin, 0);
 }
 
 /* RFC 9112 section 3.2: an HTTP/1.1 request without its one Host is refused with 400 before
@@ -472,13 +470,13 @@ static void test_host_required(void **state) {
         "BREW /pot HTTP/1.1\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        conn_t *c = conn_create(s, -1, NULL, 0);
+        conn_t *c = conn_create(s, -1, NULL, 0, 0);
         feed(s, c, refused[i], strlen(refused[i]));
         assert_int_equal(c->state, CONN_CLOSING);
         assert_memory_equal(c->out.data, "HTTP/1.1 400", 12);
         assert_non_null(memmem(c->out.data, c->out.len, "Host", 4));
     }
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     static const char old[] = "GET /health HTTP/1.0\r\n\r\n";
     feed(s, c, old, sizeof(old) - 1);
     assert_memory_equal(c->out.data, "HTTP/1.1 200 OK\r\n", 17);
@@ -533,7 +531,7 @@ static void test_proxy_header_sets_client(void **state) {
     uint8_t v2[64];
 
     /* v1: the connection now counts as 203.0.113.9, not as the proxy. */
-    conn_t *a = conn_create(s, -1, NULL, 0);
+    conn_t *a = conn_create(s, -1, NULL, 0, 0);
     assert_int_equal(a->state, CONN_PROXY);
     assert_true(a->flags & CF_TRUSTED);
     feed_with_upgrade(s, a, v1, sizeof(v1) - 1, upgrade_request);
@@ -544,7 +542,7 @@ static void test_proxy_header_sets_client(void **state) {
     assert_int_equal(s->ips.count, 1); /* the proxy's own entry went with its last connection */
 
     /* v2, one byte at a time: the same client, so the same entry. */
-    conn_t *b = conn_create(s, -1, NULL, 0);
+    conn_t *b = conn_create(s, -1, NULL, 0, 0);
     size_t n = v2_tcp4(v2, 203, 0, 113, 9);
     for (size_t i = 0; i < n; i++) {
         feed(s, b, v2 + i, 1);
@@ -556,7 +554,7 @@ static void test_proxy_header_sets_client(void **state) {
     assert_int_equal(s->count.proxy_headers, 2);
 
     /* A third connection of 203.0.113.9 is over --max-per-ip 2: 503, as at accept. */
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     feed_with_upgrade(s, c, v1, sizeof(v1) - 1, upgrade_request);
     assert_int_equal(c->state, CONN_CLOSING);
     assert_memory_equal(c->out.data, "HTTP/1.1 503", 12);
@@ -564,21 +562,21 @@ static void test_proxy_header_sets_client(void **state) {
     assert_int_equal(s->count.refused, 1);
 
     /* Another client is served. */
-    conn_t *d = conn_create(s, -1, NULL, 0);
+    conn_t *d = conn_create(s, -1, NULL, 0, 0);
     n = v2_tcp4(v2, 203, 0, 113, 10);
     feed_with_upgrade(s, d, v2, n, upgrade_request);
     assert_int_equal(d->state, CONN_WS);
     assert_ptr_not_equal(d->ip, a->ip);
 
     /* After a PROXY header the bytes are the client's: its X-Forwarded-For is not believed. */
-    conn_t *e = conn_create(s, -1, NULL, 0);
+    conn_t *e = conn_create(s, -1, NULL, 0, 0);
     n = v2_tcp4(v2, 203, 0, 113, 10);
     feed_with_upgrade(s, e, v2, n, upgrade_with_xff);
     assert_int_equal(e->state, CONN_WS);
     assert_ptr_equal(e->ip, d->ip);
 
     /* A trusted connection without a header is served as before: X-Forwarded-For applies. */
-    conn_t *g = conn_create(s, -1, NULL, 0);
+    conn_t *g = conn_create(s, -1, NULL, 0, 0);
     feed(s, g, upgrade_with_xff, sizeof(upgrade_with_xff) - 1);
     assert_int_equal(g->state, CONN_WS);
     assert_ptr_not_equal(g->ip, d->ip);
@@ -597,12 +595,12 @@ static void test_proxy_header_sets_client(void **state) {
 static void test_proxy_header_keeps_address(void **state) {
     fixture_t *f = *state;
     server_t *s = make_server(f, tweak_trust_unspecified);
-    conn_t *waiting = conn_create(s, -1, NULL, 0); /* holds the proxy's own entry */
+    conn_t *waiting = conn_create(s, -1, NULL, 0, 0); /* holds the proxy's own entry */
 
     /* v2 LOCAL, a health check of the proxy's: its own address, still trusted. */
     static const uint8_t local[16] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51,
                                       0x55, 0x49, 0x54, 0x0A, 0x20, 0x00, 0x00, 0x00};
-    conn_t *h = conn_create(s, -1, NULL, 0);
+    conn_t *h = conn_create(s, -1, NULL, 0, 0);
     feed_with_upgrade(s, h, local, sizeof(local), "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_memory_equal(h->out.data, "HTTP/1.1 200 OK\r\n", 17);
     assert_ptr_equal(h->ip, waiting->ip);
@@ -613,7 +611,7 @@ static void test_proxy_header_keeps_address(void **state) {
     /* v1 UNKNOWN: a client's connection the proxy cannot describe. It stays on the proxy's
      * address, and the client's X-Forwarded-For is not believed. */
     static const char unknown[] = "PROXY UNKNOWN\r\n";
-    conn_t *u = conn_create(s, -1, NULL, 0);
+    conn_t *u = conn_create(s, -1, NULL, 0, 0);
     feed_with_upgrade(s, u, unknown, sizeof(unknown) - 1, upgrade_with_xff);
     assert_int_equal(u->state, CONN_WS);
     assert_ptr_equal(u->ip, waiting->ip);
@@ -622,7 +620,7 @@ static void test_proxy_header_keeps_address(void **state) {
     assert_int_equal(s->count.proxy_headers, 0);
     /* The proxy's address now has two connections, its cap: a third that names no client is
      * refused (it is no longer a trusted proxy's, whose handshakes are not held to the cap). */
-    conn_t *u2 = conn_create(s, -1, NULL, 0);
+    conn_t *u2 = conn_create(s, -1, NULL, 0, 0);
     feed(s, u2, unknown, sizeof(unknown) - 1);
     assert_int_equal(u2->state, CONN_CLOSING);
     assert_memory_equal(u2->out.data, "HTTP/1.1 503", 12);
@@ -639,7 +637,7 @@ static void test_proxy_header_refused(void **state) {
         "\r\n\r\nGET / HTTP/1.1\r\n",                    /* broken v2 signature */
     };
     for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
-        conn_t *c = conn_create(s, -1, NULL, 0);
+        conn_t *c = conn_create(s, -1, NULL, 0, 0);
         feed_with_upgrade(s, c, malformed[i], strlen(malformed[i]), upgrade_request);
         assert_int_equal(c->state, CONN_CLOSING);
         assert_true(c->flags & CF_GONE);
@@ -649,7 +647,7 @@ static void test_proxy_header_refused(void **state) {
     /* A second header after the first is a client posing as the proxy. */
     static const char twice[] = "PROXY TCP4 203.0.113.9 10.0.0.1 1 443\r\n"
                                 "PROXY TCP4 198.51.100.7 10.0.0.1 1 443\r\n";
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     feed(s, c, twice, sizeof(twice) - 1);
     assert_int_equal(c->state, CONN_CLOSING);
     assert_int_equal(c->out.len, 0);
@@ -657,7 +655,7 @@ static void test_proxy_header_refused(void **state) {
     assert_int_equal(s->count.proxy_headers, 1);
 
     /* A header that never ends is closed by the handshake timeout. */
-    conn_t *slow = conn_create(s, -1, NULL, 0);
+    conn_t *slow = conn_create(s, -1, NULL, 0, 0);
     feed(s, slow, "PROXY TCP4 203.0", 16);
     assert_int_equal(slow->state, CONN_PROXY);
     uint64_t timeouts = s->count.timeouts;
@@ -676,12 +674,12 @@ static void test_proxy_header_untrusted(void **state) {
     server_t *s = make_server(f, NULL);
     static const char v1[] = "PROXY TCP4 203.0.113.9 10.0.0.1 51000 443\r\n";
     uint8_t v2[64];
-    conn_t *a = conn_create(s, -1, NULL, 0);
+    conn_t *a = conn_create(s, -1, NULL, 0, 0);
     assert_int_equal(a->state, CONN_HTTP);
     feed_with_upgrade(s, a, v1, sizeof(v1) - 1, upgrade_request);
     assert_int_equal(a->state, CONN_CLOSING);
     assert_int_equal(a->out.len, 0);
-    conn_t *b = conn_create(s, -1, NULL, 0);
+    conn_t *b = conn_create(s, -1, NULL, 0, 0);
     size_t n = v2_tcp4(v2, 203, 0, 113, 9);
     feed_with_upgrade(s, b, v2, n, upgrade_request);
     assert_int_equal(b->state, CONN_CLOSING);
@@ -713,7 +711,7 @@ static void test_proxy_socket(void **state) {
     uint8_t v2[64];
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    conn_t *c = conn_create(s, sv[0], NULL, 0);
+    conn_t *c = conn_create(s, sv[0], NULL, 0, 0);
     assert_int_equal(conn_watch(s, c), 0);
     assert_true(c->flags & CF_EDGE);
     size_t n = v2_tcp4(v2, 203, 0, 113, 9);
@@ -739,7 +737,7 @@ static void test_proxy_socket(void **state) {
 
     /* No header: not a byte is consumed by the stage. */
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    conn_t *d = conn_create(s, sv[0], NULL, 0);
+    conn_t *d = conn_create(s, sv[0], NULL, 0, 0);
     assert_int_equal(conn_watch(s, d), 0);
     static const char health[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
     write_all(sv[1], health, sizeof(health) - 1);
@@ -751,7 +749,7 @@ static void test_proxy_socket(void **state) {
 
     /* A malformed header: closed, the socket unread. */
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    conn_t *e = conn_create(s, sv[0], NULL, 0);
+    conn_t *e = conn_create(s, sv[0], NULL, 0, 0);
     assert_int_equal(conn_watch(s, e), 0);
     write_all(sv[1], "PROXY TCP9\r\n", 12);
     conn_on_readable(s, e);
@@ -765,7 +763,7 @@ static void test_proxy_socket(void **state) {
 
     /* The peer leaves with half a header. */
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    conn_t *g = conn_create(s, sv[0], NULL, 0);
+    conn_t *g = conn_create(s, sv[0], NULL, 0, 0);
     assert_int_equal(conn_watch(s, g), 0);
     close(sv[1]);
     conn_on_readable(s, g);
@@ -1182,7 +1180,7 @@ static void test_wt_flow(void **state) {
 static void test_tick_timeouts(void **state) {
     fixture_t *f = *state;
     server_t *s = make_server(f, NULL);
-    conn_t *slow = conn_create(s, -1, NULL, 0);
+    conn_t *slow = conn_create(s, -1, NULL, 0, 0);
     conn_t *c = st_peer(s, "sleepy");
     (void)slow;
     /* Timeouts fire once more than their limit has passed (never early, whole seconds being
@@ -1254,7 +1252,7 @@ static void test_destroy_with_live_conns(void **state) {
               "{\"type\":\"announce\",\"info_hash\":\"2222222222222222222222222222222222222222\"}");
     conn_t *w = ws_conn(s);
     send_text(s, w, "{\"action\":\"announce\",\"info_hash\":" SINTEL_IN ",\"peer_id\":" PEER_A "}");
-    conn_create(s, -1, NULL, 0); /* still in HTTP */
+    conn_create(s, -1, NULL, 0, 0); /* still in HTTP */
     conn_t *closing = ws_conn(s);
     conn_close(s, closing, WS_CLOSE_NORMAL, NULL);
     check_invariants(s);
@@ -1316,14 +1314,14 @@ static void test_connection_caps(void **state) {
     struct sockaddr_in a1 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000001)};
     struct sockaddr_in a2 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000002)};
     const struct sockaddr *p1 = (const struct sockaddr *)&a1, *p2 = (const struct sockaddr *)&a2;
-    assert_non_null(conn_create(s, -1, p1, sizeof(a1)));
-    assert_non_null(conn_create(s, -1, p1, sizeof(a1)));
+    assert_non_null(conn_create(s, -1, p1, sizeof(a1), 0));
+    assert_non_null(conn_create(s, -1, p1, sizeof(a1), 0));
     /* A third from the same address is refused by --max-per-ip... */
-    assert_null(conn_create(s, -1, p1, sizeof(a1)));
+    assert_null(conn_create(s, -1, p1, sizeof(a1), 0));
     assert_int_equal(s->count.refused, 1);
     /* ...another address is fine, until --max-connections. */
-    assert_non_null(conn_create(s, -1, p2, sizeof(a2)));
-    assert_null(conn_create(s, -1, p2, sizeof(a2)));
+    assert_non_null(conn_create(s, -1, p2, sizeof(a2), 0));
+    assert_null(conn_create(s, -1, p2, sizeof(a2), 0));
     assert_int_equal(s->count.refused, 2);
     assert_int_equal(s->nconns, 3);
     assert_int_equal(s->ips.count, 2);
@@ -1334,10 +1332,18 @@ static void test_connection_caps(void **state) {
     server_end_iteration(s);
     assert_int_equal(s->nconns, 2);
     assert_int_equal(s->ips.count, 1);
-    assert_null(conn_create(s, -1, p1, sizeof(a1))); /* a1 still has two */
-    assert_non_null(conn_create(s, -1, p2, sizeof(a2)));
+    assert_null(conn_create(s, -1, p1, sizeof(a1), 0)); /* a1 still has two */
+    assert_non_null(conn_create(s, -1, p2, sizeof(a2), 0));
     assert_int_equal(s->nconns, 3);
     assert_int_equal(s->count.refused, 3);
+    /* The admin listener's connections have their own cap, not the clients': a scrape gets in
+     * while clients fill theirs, and no more than SERVER_ADMIN_MAX_CONNECTIONS at once. */
+    for (int i = 0; i < SERVER_ADMIN_MAX_CONNECTIONS; i++)
+        assert_non_null(conn_create(s, -1, p1, sizeof(a1), CF_ADMIN));
+    assert_null(conn_create(s, -1, p1, sizeof(a1), CF_ADMIN));
+    assert_int_equal(s->nadmin, SERVER_ADMIN_MAX_CONNECTIONS);
+    assert_int_equal(s->nconns, 3);
+    assert_int_equal(s->count.refused, 4);
 }
 
 /* ---- known bugs ------------------------------------------------------------------------------ */

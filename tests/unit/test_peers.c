@@ -58,7 +58,7 @@ static wire_rec_t rec(int type, const char *id) {
 static void test_handles(void **state) {
     (void)state;
     server_t *s = make_server(0);
-    conn_t *a = conn_create(s, -1, NULL, 0), *b = conn_create(s, -1, NULL, 0);
+    conn_t *a = conn_create(s, -1, NULL, 0, 0), *b = conn_create(s, -1, NULL, 0, 0);
     assert_non_null(a);
     assert_non_null(b);
     assert_int_not_equal(a->slot, b->slot);
@@ -70,14 +70,14 @@ static void test_handles(void **state) {
     /* A freed slot is reused with a new generation: the old handle resolves to nothing. */
     conn_destroy(s, a);
     assert_null(peers_resolve(s, ra.slot, ra.gen));
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     assert_int_equal(c->slot, ra.slot);
     assert_null(peers_resolve(s, ra.slot, ra.gen));
     assert_ptr_equal(peers_resolve(s, c->slot, peers_ref(s, c).gen), c);
     /* The table grows past its first size. */
     conn_t *many[200];
     for (int i = 0; i < 200; i++)
-        many[i] = conn_create(s, -1, NULL, 0);
+        many[i] = conn_create(s, -1, NULL, 0, 0);
     for (int i = 0; i < 200; i++)
         assert_ptr_equal(peers_resolve(s, many[i]->slot, peers_ref(s, many[i]).gen), many[i]);
     destroy(s);
@@ -157,7 +157,7 @@ static void test_mirror(void **state) {
 static void test_mirror_does_not_override_local(void **state) {
     (void)state;
     server_t *s = make_server(1);
-    conn_t *c = conn_create(s, -1, NULL, 0);
+    conn_t *c = conn_create(s, -1, NULL, 0, 0);
     c->state = CONN_WS;
     c->dialect = DIALECT_ST;
     /* Redis is down: the claim cannot be decided. */
@@ -180,7 +180,7 @@ static void test_mirror_does_not_override_local(void **state) {
     assert_ptr_equal(registry_find(s->registry, "mine", 4), c->peer);
     assert_int_equal(c->peer->at.node, 0);
     /* Without a token, a claim for a held ID is refused at once, without asking Redis. */
-    conn_t *d = conn_create(s, -1, NULL, 0);
+    conn_t *d = conn_create(s, -1, NULL, 0, 0);
     d->state = CONN_WS;
     assert_int_equal(peers_claim(s, d, "mine", 4, DIALECT_ST, NULL, NULL), -EEXIST);
     /* A kick from another node (it reclaimed the ID) releases it here. */
