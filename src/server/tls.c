@@ -48,8 +48,6 @@
 /* Sequence numbers tried when proving which one OpenSSL's last record used (it has written one
  * ticket, so the answer is 0; the margin covers OpenSSL versions that send more). */
 #define TLS_PROBE_SEQS 8
-/* Bytes of hex in a keylog line's secret: at most TLSREC_SECRET_MAX_BYTES. */
-#define TLS_SECRET_HEX_MAX (2 * TLSREC_SECRET_MAX_BYTES)
 
 struct tls_ctx {
     SSL_CTX *ctx;         /* the context new handshakes use; open connections hold references */
@@ -196,30 +194,17 @@ static void describe_cert(tls_ctx_t *t) {
         strftime(t->not_after, sizeof(t->not_after), "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Decodes the hex secret at the end of a keylog line into out. Returns its bytes, or 0. */
+/* Decodes the hex secret at the end of a keylog line into out (TLSREC_SECRET_MAX_BYTES). Returns
+ * its bytes, or 0 when it is not hex or too long. */
 static size_t hex_secret(const char *line, uint8_t *out) {
     const char *h = strrchr(line, ' ');
-    if (h == NULL)
-        return 0;
-    h++;
-    size_t n = strlen(h);
-    if (n == 0 || n % 2 != 0 || n > TLS_SECRET_HEX_MAX)
-        return 0;
-    for (size_t i = 0; i < n / 2; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = h[2 * i + (size_t)k];
-            int d = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-            if (d < 0)
-                return 0;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return n / 2;
+    size_t n = 0;
+    /* This runs inside SSL_do_handshake: a decoding error must not stay in OpenSSL's error queue,
+     * where SSL_get_error would take it for the handshake's. */
+    ERR_set_mark();
+    int ok = h != NULL && OPENSSL_hexstr2buf_ex(out, TLSREC_SECRET_MAX_BYTES, &n, h + 1, '\0') == 1;
+    ERR_pop_to_mark();
+    return ok ? n : 0;
 }
 
 /* OpenSSL's keylog callback: keeps the three secrets the hand-over needs (TLS 1.3 only; the TLS

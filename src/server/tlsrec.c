@@ -133,10 +133,6 @@ static int suite_index(uint16_t suite) {
     return -1;
 }
 
-int tlsrec_suite_supported(uint16_t suite) {
-    return suite_index(suite) >= 0;
-}
-
 size_t tlsrec_secret_len(uint16_t suite) {
     int i = suite_index(suite);
     return i < 0 ? 0 : suites[i].hash_len;

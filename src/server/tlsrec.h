@@ -86,10 +86,8 @@ void tlsrec_engine_destroy(tlsrec_engine_t *e);
  * default; tests lower it to see updates happen). 0 is refused with -EINVAL. */
 int tlsrec_engine_set_rekey_records(tlsrec_engine_t *e, uint64_t records);
 
-/* Returns 1 when suite (an IANA value) is one this layer runs. */
-int tlsrec_suite_supported(uint16_t suite);
-
-/* Returns the bytes of the suite's traffic secrets (its hash length), or 0 if unsupported. */
+/* Returns the bytes of the suite's traffic secrets (its hash length), or 0 when the suite (an
+ * IANA value) is not one this layer runs. */
 size_t tlsrec_secret_len(uint16_t suite);
 
 /* Creates the state of one connection from its application traffic secrets (each secret_len
