@@ -200,7 +200,7 @@ wait_nodes() {
 
 LOST=0 # Redis connections the nodes lost, by their logs, in the last stop_nodes
 stop_nodes() {
-    local k pid name rc i n
+    local k pid name n
     LOST=0
     for k in "${!NODE_PIDS[@]}"; do
         kill -TERM "${NODE_PIDS[$k]}" 2>/dev/null
@@ -208,20 +208,7 @@ stop_nodes() {
     for k in "${!NODE_PIDS[@]}"; do
         pid=${NODE_PIDS[$k]}
         name=${NODE_NAMES[$k]}
-        for ((i = 0; i < STOP_S * 10; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            problem "$name: ignored SIGTERM for ${STOP_S}s; killed"
-            kill -KILL "$pid"
-        fi
-        wait "$pid"
-        rc=$?
-        [ "$rc" -eq 0 ] || problem "$name: exited with status $rc"
-        if grep -qiE 'sanitizer|segmentation|assert|abort|panic' "$LOGS/$name.node.txt"; then
-            problem "$name: the node log reports a crash (see $LOGS/$name.node.txt)"
-        fi
+        await_exit "$pid" "$STOP_S" "$name" "$LOGS/$name.node.txt"
         # Every outage, whatever ended the connection (Redis closing it, or the node dropping it
         # over its own backlog), is logged once as the state change to "Redis unreachable".
         n=$(grep -c 'Redis unreachable' "$LOGS/$name.node.txt")

@@ -1,10 +1,31 @@
-# bench/common.sh: the shell helpers bench/run.sh and bench/cluster.sh share. Sourced, not run;
+# bench/common.sh: the shell helpers bench/run.sh, bench/cluster.sh and bench/tls.sh share. Sourced, not run;
 # the caller sets OUT (its results folder), PROBLEMS=() and QUIET_S before using them.
 
 log() { printf '%s\n' "$*" | tee -a "$OUT/progress.txt" >&2; }
 problem() {
     PROBLEMS+=("$*")
     log "PROBLEM: $*"
+}
+
+# await_exit PID LIMIT_S WHO LOG: waits up to LIMIT_S seconds for PID (already sent SIGTERM) to
+# exit, kills it after that, and records a slow exit, a non-zero status or a crash in LOG as
+# problems of WHO ("the server", a node's name).
+await_exit() {
+    local pid=$1 limit=$2 who=$3 logf=$4 i rc
+    for ((i = 0; i < limit * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        problem "$who ignored SIGTERM for $limit s; killed"
+        kill -KILL "$pid"
+    fi
+    wait "$pid"
+    rc=$?
+    [ "$rc" -eq 0 ] || problem "$who exited with status $rc after SIGTERM"
+    if grep -qiE 'sanitizer|segmentation|assert|abort|panic' "$logf"; then
+        problem "$who: the log reports a crash (see $logf)"
+    fi
 }
 
 # Prints a loopback port nobody listens on, below the ephemeral range (32768 and up) that the

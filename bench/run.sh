@@ -106,7 +106,7 @@ start_server() {
 # Stops the server with SIGTERM and records a crash, a non-zero exit or a slow exit.
 stop_server() {
     [ -n "$SRV_PID" ] || return 0
-    local limit=$STOP_S rc i
+    local limit=$STOP_S rc
     case "$SRV_NAME" in *callgrind*) limit=$VALGRIND_EXIT_S ;; esac
     if ! kill -0 "$SRV_PID" 2>/dev/null; then
         wait "$SRV_PID"
@@ -116,20 +116,7 @@ stop_server() {
         return 0
     fi
     kill -TERM "$SRV_PID"
-    for ((i = 0; i < limit * 10; i++)); do
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$SRV_PID" 2>/dev/null; then
-        problem "$SRV_NAME: the server ignored SIGTERM for $limit s; killed"
-        kill -KILL "$SRV_PID"
-    fi
-    wait "$SRV_PID"
-    rc=$?
-    [ "$rc" -eq 0 ] || problem "$SRV_NAME: the server exited with status $rc after SIGTERM"
-    if grep -qiE 'sanitizer|segmentation|assert|abort|panic' "$LOGS/$SRV_NAME.server.txt"; then
-        problem "$SRV_NAME: the server log reports a crash (see $LOGS/$SRV_NAME.server.txt)"
-    fi
+    await_exit "$SRV_PID" "$limit" "$SRV_NAME: the server" "$LOGS/$SRV_NAME.server.txt"
     SRV_PID=""
 }
 

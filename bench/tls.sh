@@ -207,21 +207,8 @@ fi
 
 # The server is stopped with SIGTERM; a crash, a non-zero exit or a slow exit is a problem.
 kill -TERM "$SRV_PID"
-for ((i = 0; i < STOP_S * 10; i++)); do
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if kill -0 "$SRV_PID" 2>/dev/null; then
-    problem "the server ignored SIGTERM for $STOP_S s; killed"
-    kill -KILL "$SRV_PID"
-fi
-wait "$SRV_PID"
-rc=$?
+await_exit "$SRV_PID" "$STOP_S" "the server" "$LOGS/server.txt"
 SRV_PID=""
-[ "$rc" -eq 0 ] || problem "the server exited with status $rc after SIGTERM"
-if grep -qiE 'sanitizer|segmentation|assert|abort|panic' "$LOGS/server.txt"; then
-    problem "the server log reports a crash (see $LOGS/server.txt)"
-fi
 
 # ---- the summary --------------------------------------------------------------------------------
 
